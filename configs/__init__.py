@@ -1,0 +1,1 @@
+"""Experiment configs: one `get_config()` per setting; variants import a base and override."""

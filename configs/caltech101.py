@@ -1,0 +1,21 @@
+r"""Caltech-101 (supplement Table 1): ImageNet-stem ResNet-18 on 224x224 crops, 1000 / 500.
+
+  python -m tavaal_jax.main --config=configs/caltech101.py
+"""
+
+from configs import cifar10
+
+
+def get_config():
+  config = cifar10.get_config()
+  config.dataset.name = "caltech101"
+  config.dataset.image_size = 224           # shorter side resized, then center-cropped
+  config.dataset.augment.crop_padding = 0
+  config.dataset.augment.flip = True
+  config.model.name = "resnet18_imagenet"
+  config.train.batch_size = 16
+  config.train.eval_batch_size = 100
+  config.optimizer.learning_rate = 1e-2     # zeta_1
+  config.al.initial = 1000
+  config.al.budget = 500
+  return config

@@ -1,0 +1,63 @@
+r"""CIFAR-10, the paper's main setting (supplement Table 1): ResNet-18, 1000 initial / 1000 budget.
+
+Run:
+  python -m tavaal_jax.main --config=configs/cifar10.py --workdir=runs/cifar10
+
+Every other config imports this one and overrides what differs, so the defaults of
+every field (the config contract) live here.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """The paper's CIFAR-10 protocol."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.trials = 5
+
+  config.dataset = ml_collections.ConfigDict()
+  config.dataset.name = "cifar10"
+  config.dataset.data_dir = ""          # TFDS data_dir; '' = TFDS's default (~/tensorflow_datasets)
+  config.dataset.path = ""              # npz file or image folder, for the 'npz' and 'folder' sources
+  config.dataset.image_size = 0         # 0 = native size; else resize + center-crop to a square
+  config.dataset.imbalance_ratio = 1    # for 'cifar10_imbalanced': 10 or 100
+  config.dataset.num_classes = 0        # 0 = infer from the data
+  config.dataset.augment = ml_collections.ConfigDict()
+  config.dataset.augment.crop_padding = 4   # random crop with this much zero padding; 0 = off
+  config.dataset.augment.flip = True        # random horizontal flip
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "resnet18"
+  config.model.width = 64               # base width: stages width x (1, 2, 4, 8)
+  config.model.dtype = "float32"        # computation dtype; 'bfloat16' on GPU/TPU
+  config.model.dropout_rate = 0.0       # dropout before the classifier head
+
+  config.train = ml_collections.ConfigDict()
+  config.train.epochs = 200
+  config.train.batch_size = 128
+  config.train.eval_batch_size = 500
+
+  # Any optax optimizer by name: optax.<name>(learning_rate=<schedule>, **kwargs).
+  # weight_decay goes to the optimizer when it takes one (adamw, lamb); otherwise it is
+  # added to the gradient as coupled L2 decay, as PyTorch's SGD does.
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.name = "sgd"
+  config.optimizer.learning_rate = 0.1
+  config.optimizer.weight_decay = 5e-4
+  config.optimizer.kwargs = ml_collections.ConfigDict({"momentum": 0.9})
+  config.optimizer.schedule = ml_collections.ConfigDict()
+  config.optimizer.schedule.name = "multistep"     # constant | multistep | cosine
+  config.optimizer.schedule.milestones = (160,)    # epochs at which lr *= decay_factor
+  config.optimizer.schedule.decay_factor = 0.1
+  config.optimizer.schedule.warmup_epochs = 0      # linear warm-up (cosine only)
+
+  config.al = ml_collections.ConfigDict()
+  config.al.initial = 1000
+  config.al.budget = 1000
+  config.al.stages = 10
+  config.al.subset = 10000
+
+  config.strategy = ml_collections.ConfigDict()
+  config.strategy.name = "random"
+  return config

@@ -1,0 +1,29 @@
+"""Datasets: `load_dataset(config.dataset)` looks up `config.dataset.name` and builds it.
+
+Registered names: the TFDS datasets (cifar10, cifar100, svhn_cropped, fashion_mnist,
+caltech101), cifar10_imbalanced, digits (embedded, offline), npz and folder (the user's data).
+"""
+
+from tavaal_jax.data.base import ArraySource, Dataset, ImageSource, SubsetSource
+from tavaal_jax.errors import ConfigError
+from tavaal_jax.registry import Registry
+
+DATASETS = Registry("dataset", "dataset.name")
+
+
+def load_dataset(dataset_config) -> Dataset:
+  """Builds the dataset named by `dataset_config.name` (a ConfigDict, see configs/cifar10.py)."""
+  dataset = DATASETS.get(dataset_config.get("name", ""))(dataset_config)
+  wanted = int(dataset_config.get("num_classes", 0) or 0)
+  if wanted > 0 and wanted != dataset.num_classes:
+    raise ConfigError(
+        f"dataset.num_classes is {wanted} but {dataset.name!r} has {dataset.num_classes} "
+        f"classes; set --config.dataset.num_classes=0 to infer it")
+  return dataset
+
+
+# Imported after DATASETS exists: each module registers its builders on import.
+from tavaal_jax.data import (  # noqa: E402,F401
+    digits, folder_source, imbalance, npz_source, tfds_source)
+
+__all__ = ["ArraySource", "DATASETS", "Dataset", "ImageSource", "SubsetSource", "load_dataset"]

@@ -1,0 +1,37 @@
+"""A tiny name -> object registry so models, datasets and strategies are looked up from configs."""
+
+from typing import Callable, Dict, Generic, TypeVar
+
+from tavaal_jax.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+  """Maps names to builders; unknown names raise a `ConfigError` listing the valid ones."""
+
+  def __init__(self, kind: str, field: str):
+    self._kind = kind      # e.g. "dataset", used in error messages
+    self._field = field    # e.g. "dataset.name", the config field to fix
+    self._entries: Dict[str, T] = {}
+
+  def register(self, name: str) -> Callable[[T], T]:
+    def decorator(obj: T) -> T:
+      if name in self._entries:
+        raise ValueError(f"{self._kind} {name!r} is registered twice")
+      self._entries[name] = obj
+      return obj
+    return decorator
+
+  def get(self, name: str) -> T:
+    if name not in self._entries:
+      raise ConfigError(
+          f"unknown {self._kind} {name!r} in {self._field}; "
+          f"valid names: {', '.join(sorted(self._entries))}")
+    return self._entries[name]
+
+  def names(self):
+    return sorted(self._entries)
+
+  def __contains__(self, name: str) -> bool:
+    return name in self._entries

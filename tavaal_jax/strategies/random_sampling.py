@@ -1,0 +1,14 @@
+"""`random`: uniform sampling without replacement from the candidate subset."""
+
+import numpy as np
+
+from tavaal_jax.strategies import STRATEGIES
+from tavaal_jax.strategies.base import SelectionContext
+
+
+@STRATEGIES.register("random")
+def select_random(context: SelectionContext) -> np.ndarray:
+  """[budget] distinct candidate indices, uniformly at random (no duplicates, unlike the
+  authors' release, which samples with replacement)."""
+  budget = min(context.budget, len(context.candidate_idx))
+  return context.rng.choice(context.candidate_idx, size=budget, replace=False)

@@ -1,0 +1,33 @@
+"""Shared fixtures: tiny configs that run the real code paths in seconds on a CPU."""
+
+import os
+
+# Compile time dominates tiny test models; XLA's optimisations only cost time here.
+os.environ.setdefault("XLA_FLAGS", "")
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_disable_most_optimizations", True)
+
+from configs import digits  # noqa: E402
+
+
+def tiny(config):
+  """Shrinks any config to a few-second run: width-4 model, 1 epoch, small batches."""
+  config.trials = 1
+  config.model.width = 4
+  config.train.epochs = 1
+  config.train.batch_size = 8
+  config.train.eval_batch_size = 64
+  return config
+
+
+@pytest.fixture
+def tiny_digits_config():
+  """configs/digits.py with a width-4 ResNet, 1 epoch, 3 stages of 20."""
+  config = tiny(digits.get_config())
+  config.al.initial = 20
+  config.al.budget = 20
+  config.al.stages = 3
+  config.al.subset = 200
+  return config
