@@ -37,6 +37,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.epochs = 200
   config.train.batch_size = 128
   config.train.eval_batch_size = 500
+  config.train.epoch_l = 120            # after this epoch the ranker's gradient into the backbone stops
 
   # Any optax optimizer by name: optax.<name>(learning_rate=<schedule>, **kwargs).
   # weight_decay goes to the optimizer when it takes one (adamw, lamb); otherwise it is
@@ -58,6 +59,48 @@ def get_config() -> ml_collections.ConfigDict:
   config.al.stages = 10
   config.al.subset = 10000
 
+  # The loss-prediction module (Ranker), attached for `lloss` and `tavaal` only.
+  config.ranker = ml_collections.ConfigDict()
+  config.ranker.loss = "llv2"           # 'll' (Learning Loss hinge) | 'llv2' (this paper's BCE)
+  config.ranker.weight = 1.0            # eta: total loss = CE + eta * ranking loss
+  config.ranker.margin = 1.0            # xi of the 'll' hinge
+  config.ranker.hidden = 128            # Dense width per stage feature
+
+  # VAE / WAE of VAAL and TA-VAAL (zeta_2 = vae.optimizer.learning_rate).
+  config.vae = ml_collections.ConfigDict()
+  config.vae.kind = "vae"               # 'vae' (MSE + beta * KL) | 'wae' (MSE + MMD)
+  config.vae.latent_dim = 64            # d
+  config.vae.width = 128                # encoder widths width x (1, 2, 4, 8)
+  config.vae.beta = 1.0
+  config.vae.kl_reduction = "mean"      # 'mean' (the authors' release) | 'sum' (VAAL)
+  config.vae.adversary_weight = 1.0     # lambda
+  config.vae.epochs = 100               # iterations = (labeled + subset) * epochs / batch_size
+  config.vae.batch_size = 128
+  config.vae.steps_per_iteration = 1    # VAE steps per discriminator step (VAAL uses 2)
+  config.vae.ranker_input = "rank"      # how r is normalised: 'rank' (paper) | 'sigmoid' (release)
+  config.vae.optimizer = _adam(5e-4)
+
+  # The discriminator: an MLP on [mu, r] ending in one sigmoid unit (zeta_3).
+  config.discriminator = ml_collections.ConfigDict()
+  config.discriminator.hidden = (512, 512)
+  config.discriminator.optimizer = _adam(5e-4)
+
   config.strategy = ml_collections.ConfigDict()
   config.strategy.name = "random"
+  config.strategy.batch_size = 500      # scoring-pass batch (no gradients: can be large)
+  config.strategy.mc_passes = 25        # MC-dropout forward passes
+  config.strategy.mc_score = "entropy"  # 'entropy' | 'bald' | 'variation_ratio'
+
+  # Switches that reproduce the authors' release where it departs from the paper.
+  config.compat = ml_collections.ConfigDict()
+  config.compat.ranker_for_all = False        # the release trains a ranker for every strategy
+  config.compat.raw_ranker_to_discriminator = False  # the release feeds D the raw ranker output
   return config
+
+
+def _adam(learning_rate: float) -> ml_collections.ConfigDict:
+  """An optimizer config (same fields as config.optimizer) for Adam at a constant rate."""
+  return ml_collections.ConfigDict({
+      "name": "adam", "learning_rate": learning_rate, "weight_decay": 0.0, "kwargs": {},
+      "schedule": {"name": "constant", "milestones": (), "decay_factor": 1.0,
+                   "warmup_epochs": 0}})

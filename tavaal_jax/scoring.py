@@ -1,0 +1,67 @@
+"""One batched scoring pass over a pool of images.
+
+`score_pool` maps a per-batch function over the images at `indices` of a source. The host
+reads `scan_steps` batches at a time (one chunk), the device maps the function over the
+chunk's batches with `jax.lax.map` in one dispatch, and only the per-sample outputs are
+kept, so memory does not grow with the pool beyond them. The last chunk is padded and
+masked: a padded row never reaches the result.
+"""
+
+import functools
+from typing import Any, Callable, Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from tavaal_jax import parallel
+from tavaal_jax.data.base import ImageSource
+from tavaal_jax.data.batching import padded_batches
+
+# batch_fn(state, images uint8 [B, H, W, C], extras {name: [B, ...]}, key) -> {name: [B, ...]}
+BatchFn = Callable[[Any, jax.Array, Dict[str, jax.Array], jax.Array], Dict[str, jax.Array]]
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _map_chunk(batch_fn: BatchFn, state, images, extras, keys):
+  """images [S, B, ...], extras {name: [S, B, ...]}, keys [S] -> {name: [S, B, ...]}."""
+  return jax.lax.map(lambda args: batch_fn(state, *args), (images, extras, keys))
+
+
+def score_pool(batch_fn: BatchFn, state: Any, source: ImageSource, indices: np.ndarray, *,
+               batch_size: int, mesh: Mesh, key: Optional[jax.Array] = None,
+               extras: Optional[Dict[str, np.ndarray]] = None,
+               scan_steps: int = 8) -> Dict[str, np.ndarray]:
+  """Applies `batch_fn` to every image of `source` at `indices` [n], exactly once.
+
+  batch_fn must be a pure function (it is jitted with `jax.lax.map` over batches); pass it
+  as the same Python object across calls to reuse the compilation. `extras` are per-sample
+  arrays aligned with `indices` ([n, ...]) handed to batch_fn batch by batch. `key` is
+  folded with the batch number, so every batch draws different randomness.
+  Returns {name: np.ndarray [n, ...]} in the order of `indices`.
+  """
+  parallel.check_batch_size(batch_size, mesh, "scoring batch size")
+  indices = np.asarray(indices, np.int64)
+  extras = {k: np.asarray(v) for k, v in (extras or {}).items()}
+  key = jax.random.key(0) if key is None else key
+  # Batches on axis 1 are split over devices; axis 0 is the lax.map axis.
+  sharding = NamedSharding(mesh, PartitionSpec(None, parallel.DATA_AXIS))
+  positions = np.arange(len(indices))
+  outputs = []
+  for chunk_number, (chunk_positions, mask) in enumerate(
+      padded_batches(positions, batch_size * scan_steps)):
+    images, _ = source.get(indices[chunk_positions])
+    steps = scan_steps
+    chunk_extras = {k: v[chunk_positions].reshape((steps, batch_size) + v.shape[1:])
+                    for k, v in extras.items()}
+    first = chunk_number * steps
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(first, first + steps))
+    images = jax.device_put(images.reshape((steps, batch_size) + images.shape[1:]), sharding)
+    chunk_extras = jax.device_put(chunk_extras, sharding)
+    out = jax.device_get(_map_chunk(batch_fn, state, images, chunk_extras, keys))
+    outputs.append({k: v.reshape((steps * batch_size,) + v.shape[2:])[mask]
+                    for k, v in out.items()})
+  if not outputs:
+    return {}
+  return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
