@@ -1,7 +1,7 @@
 """What a selection strategy receives and must return."""
 
 import dataclasses
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import jax
 import ml_collections
@@ -20,6 +20,7 @@ class SelectionContext:
   key:           JAX randomness for this (trial, stage) selection.
   learner, learner_state: the task learner trained at this stage (None for strategies
                  that need no model).
+  diagnostics:   filled by the strategy with figures worth a column in results.jsonl.
   """
 
   config: ml_collections.ConfigDict
@@ -31,6 +32,7 @@ class SelectionContext:
   key: jax.Array
   learner: Optional[Any] = None
   learner_state: Optional[Any] = None
+  diagnostics: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def check_selection(picks: np.ndarray, context: SelectionContext, strategy: str) -> np.ndarray:
@@ -50,3 +52,10 @@ def check_selection(picks: np.ndarray, context: SelectionContext, strategy: str)
     raise RuntimeError(f"strategy {strategy!r} broke the selection contract: "
                        + "; ".join(problems))
   return picks
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+  """Positions of the k largest of `scores` [n], largest first; ties go to the lower position
+  so that the result is deterministic."""
+  order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+  return order[:min(k, len(order))]
