@@ -8,7 +8,8 @@ from tavaal_jax.errors import ConfigError
 
 # Fields that must hold positive integers.
 POSITIVE_INTS = ("trials", "al.initial", "al.budget", "al.stages", "al.subset",
-                 "train.epochs", "train.batch_size", "train.eval_batch_size", "model.width")
+                 "train.epochs", "train.batch_size", "train.eval_batch_size", "model.width",
+                 "strategy.batch_size")
 NON_NEGATIVE_INTS = ("seed", "dataset.image_size", "dataset.augment.crop_padding")
 STRINGS = ("dataset.name", "model.name", "strategy.name", "optimizer.name",
            "optimizer.schedule.name")
@@ -61,6 +62,38 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if config.model.get("dtype", "float32") not in ("float32", "bfloat16"):
     raise ConfigError(f"model.dtype={config.model.dtype!r}; use 'float32' or 'bfloat16'")
   make_optimizer(config.optimizer, steps_per_epoch=1, epochs=config.train.epochs)
+  check_strategy_config(config)
+
+
+def check_strategy_config(config: ml_collections.ConfigDict) -> None:
+  """What the chosen strategy needs: a trained ranker, dropout, a VAE that fits."""
+  from tavaal_jax import adversary
+  from tavaal_jax.learner import RankerLoss
+  from tavaal_jax.models.task_model import RANKER_STRATEGIES, uses_ranker
+  from tavaal_jax.strategies.mc_dropout import check_mc_dropout_config
+
+  name = config.strategy.name
+  if uses_ranker(config):
+    RankerLoss.from_config(config.ranker)  # unknown ranker.loss, negative weights
+    if config.train.batch_size % 2:
+      raise ConfigError(f"train.batch_size={config.train.batch_size} is odd; the ranking "
+                        "loss pairs a batch as (i, B-1-i), so it must be even")
+  if name in RANKER_STRATEGIES and not config.ranker.weight > 0:
+    raise ConfigError(f"strategy.name={name!r} needs a trained ranker, but "
+                      f"ranker.weight={config.ranker.weight} gives it no training signal; "
+                      "set ranker.weight > 0 (the paper uses 1)")
+  if name == "mc_dropout":
+    check_mc_dropout_config(config)
+  if name in ("vaal", "tavaal"):
+    adversary.check_config(config)
+
+
+def check_dataset_fit(config: ml_collections.ConfigDict, dataset) -> None:
+  """What can only be checked once the data is known: the pool size, the VAE's input size."""
+  from tavaal_jax import adversary
+  check_pool_size(config, len(dataset.train))
+  if config.strategy.name in ("vaal", "tavaal"):
+    adversary.check_config(config, image_shape=dataset.image_shape)
 
 
 def check_pool_size(config: ml_collections.ConfigDict, train_size: int) -> None:

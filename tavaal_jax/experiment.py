@@ -18,7 +18,6 @@ from tqdm import auto as tqdm
 from tavaal_jax import config_checks, outputs, parallel
 from tavaal_jax.data import load_dataset
 from tavaal_jax.learner import Learner
-from tavaal_jax.models import build_model
 from tavaal_jax.strategies import STRATEGIES, SelectionContext, check_selection
 
 # Host random streams, one per purpose.
@@ -97,14 +96,20 @@ class RunFiles:
     return np.concatenate([self.picks[(trial, s)] for s in range(stage + 1)])
 
 
+def _json_float(x: float):
+  """NaN (e.g. a constant ranker's Spearman) becomes null: JSON has no NaN."""
+  x = float(x)
+  return None if np.isnan(x) else x
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict]:
   """Runs (or resumes) every trial and stage; returns all results rows."""
   config_checks.check_config(config)
   dataset = load_dataset(config.dataset)
-  config_checks.check_pool_size(config, len(dataset.train))
+  config_checks.check_dataset_fit(config, dataset)
   select = STRATEGIES.get(config.strategy.name)
   mesh = parallel.make_mesh()
-  learner = Learner(build_model(config.model, dataset.num_classes), dataset, config, mesh)
+  learner = Learner(dataset, config, mesh)
 
   os.makedirs(workdir, exist_ok=True)
   outputs.write_or_check_config(workdir, config)
@@ -146,6 +151,7 @@ def run_stage(config, dataset, learner: Learner, select, files: RunFiles, trial:
 
   start = time.perf_counter()
   num_candidates = 0
+  diagnostics = {}
   if stage + 1 < config.al.stages:
     unlabeled_idx = np.setdiff1d(np.arange(len(dataset.train)), labeled_idx)
     candidate_idx = candidate_subset(config, trial, stage, unlabeled_idx)
@@ -156,6 +162,8 @@ def run_stage(config, dataset, learner: Learner, select, files: RunFiles, trial:
         key=jax_key(config.seed, trial, stage, SELECTION_KEY), learner=learner,
         learner_state=fit.state)
     picks = check_selection(select(context), context, config.strategy.name)
+    diagnostics = {k: _json_float(v) if isinstance(v, float) else v
+                   for k, v in context.diagnostics.items()}
     files.add_picks(trial, stage + 1, picks)
   select_seconds = time.perf_counter() - start
 
@@ -167,5 +175,14 @@ def run_stage(config, dataset, learner: Learner, select, files: RunFiles, trial:
       "seed": config.seed, "num_candidates": num_candidates,
       "train_seconds": train_seconds, "select_seconds": select_seconds,
   }
+  if learner.has_ranker:
+    row.update({
+        "ranker_loss_name": config.ranker.loss,
+        "ranking_loss": fit.epoch_ranking_loss[-1],
+        "ranking_loss_per_epoch": fit.epoch_ranking_loss,
+        # How well the ranker ranks: Spearman correlation of predicted and true test losses.
+        "ranker_spearman": _json_float(test["ranker_spearman"]),
+    })
+  row.update(diagnostics)
   files.add_result(row)
   return row

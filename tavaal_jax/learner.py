@@ -4,12 +4,17 @@ Steps are pure functions of (state, batch, key) -> (state, metrics); static choi
 bound with `functools.partial` before `jax.jit`. Batches are placed on the device mesh
 sharded along the batch axis, and the state is replicated, so the same code runs on one
 device or many.
+
+The task learner is a `TaskModel`: the backbone plus, for the strategies that use one, the
+loss-prediction module (Ranker), trained jointly: loss = CE + ranker.weight * ranking loss.
+From epoch `train.epoch_l` on, the ranker's gradient into the backbone is stopped by a
+traced scale (no recompilation).
 """
 
 import dataclasses
 import functools
 import logging
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import flax.linen as nn
 import jax
@@ -17,6 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+import scipy.stats
 from flax.training import train_state
 from jax.sharding import Mesh
 from tqdm import auto as tqdm
@@ -25,7 +31,10 @@ from tavaal_jax import parallel
 from tavaal_jax.data import augment
 from tavaal_jax.data.base import Dataset, ImageSource
 from tavaal_jax.data.batching import padded_batches, steps_per_epoch, train_index_batches
-from tavaal_jax.optim import make_optimizer
+from tavaal_jax.errors import ConfigError
+from tavaal_jax.losses import cross_entropy, get_ranking_loss, ranking_loss
+from tavaal_jax.models.task_model import build_task_model
+from tavaal_jax.optim import make_settable_lr_optimizer, schedule_values, set_learning_rate
 
 
 class LearnerState(train_state.TrainState):
@@ -61,53 +70,137 @@ class Preprocessing:
     return augment.normalize(images, jnp.asarray(self.mean), jnp.asarray(self.std))
 
 
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  """Per-sample cross-entropy: logits [B, K], integer labels [B] -> [B]."""
-  return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+@dataclasses.dataclass(frozen=True)
+class RankerLoss:
+  """How the ranking term enters the training loss (static: bound before jit).
+
+  name: 'll' | 'llv2' (ranker.loss); weight: eta (ranker.weight); margin: the 'll' hinge's xi.
+  """
+
+  name: str
+  weight: float
+  margin: float
+
+  @classmethod
+  def from_config(cls, ranker_config) -> "RankerLoss":
+    name = ranker_config.get("loss", "llv2")
+    get_ranking_loss(name)  # ConfigError for an unknown name, before anything is traced
+    fields = {}
+    for field, default in (("weight", 1.0), ("margin", 1.0)):
+      value = ranker_config.get(field, default)
+      if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"ranker.{field} must be a non-negative number, got {value!r}")
+      fields[field] = float(value)
+    return cls(name=name, **fields)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _init_variables(model: nn.Module, image_shape: Tuple[int, int, int], key: jax.Array):
+  """model.init on a dummy batch; compiled once per (model, image shape), not per stage."""
+  params_key, dropout_key = jax.random.split(key)
+  dummy = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
+  return model.init({"params": params_key, "dropout": dropout_key}, dummy, train=False)
 
 
 def create_state(model: nn.Module, tx: optax.GradientTransformation, key: jax.Array,
                  image_shape: Tuple[int, int, int], mesh: Mesh) -> LearnerState:
   """A freshly initialised learner, replicated over the mesh."""
-  params_key, dropout_key = jax.random.split(key)
-  dummy = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
-
-  @jax.jit
-  def init():
-    variables = model.init({"params": params_key, "dropout": dropout_key}, dummy, train=False)
-    return LearnerState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
-                               batch_stats=variables.get("batch_stats", {}))
-
-  return parallel.replicate(mesh, init())
+  variables = _init_variables(model, tuple(image_shape), key)
+  # The optimizer state is built outside jit: `tx` is new every stage (its schedule is
+  # sized to the labeled pool), and its init is cheap.
+  state = LearnerState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
+                              batch_stats=variables.get("batch_stats", {}))
+  return parallel.replicate(mesh, state)
 
 
 def train_step(state: LearnerState, images: jax.Array, labels: jax.Array, key: jax.Array,
-               *, preprocessing: Preprocessing) -> Tuple[LearnerState, Dict[str, jax.Array]]:
-  """One SGD step on a batch: images uint8 [B, H, W, C], labels int32 [B]."""
+               ranker_grad_scale: jax.Array = 1.0, learning_rate: Optional[jax.Array] = None,
+               *, preprocessing: Preprocessing,
+               ranker_loss: Optional[RankerLoss] = None
+               ) -> Tuple[LearnerState, Dict[str, jax.Array]]:
+  """One SGD step on a batch: images uint8 [B, H, W, C], labels int32 [B].
+
+  With a ranker (`ranker_loss` set; B even) the loss is CE.mean() + weight * ranking loss of
+  the predicted losses against the detached per-sample CE. `ranker_grad_scale` (float32
+  scalar, 1. or 0.) scales the ranking term's gradient into the backbone. `learning_rate`
+  (float32 scalar) is this step's rate from the schedule; None keeps the rate in the state.
+  Metrics: 'loss' (the mean CE, comparable with and without a ranker), 'accuracy', and
+  with a ranker 'ranking_loss' (unweighted) and 'total_loss' (the optimised objective).
+  """
   augment_key, dropout_key = jax.random.split(jax.random.fold_in(key, state.step))
   x = preprocessing.train_input(augment_key, images)
 
   def loss_fn(params):
     out, updates = state.apply_fn({"params": params, "batch_stats": state.batch_stats}, x,
                                   train=True, mutable=["batch_stats"],
-                                  rngs={"dropout": dropout_key})
-    loss = cross_entropy(out.logits, labels).mean()
-    return loss, (out.logits, updates["batch_stats"])
+                                  rngs={"dropout": dropout_key},
+                                  ranker_grad_scale=ranker_grad_scale)
+    per_sample = cross_entropy(out.logits, labels)
+    ce = per_sample.mean()
+    aux = {"loss": ce}
+    loss = ce
+    if ranker_loss is not None:
+      rank = ranking_loss(ranker_loss.name, out.predicted_loss,
+                          jax.lax.stop_gradient(per_sample), margin=ranker_loss.margin)
+      loss = ce + ranker_loss.weight * rank
+      aux.update(ranking_loss=rank, total_loss=loss)
+    return loss, (aux, out.logits, updates["batch_stats"])
 
-  (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  (_, (metrics, logits, batch_stats)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(state.params)
+  if learning_rate is not None:
+    state = state.replace(opt_state=set_learning_rate(state.opt_state, learning_rate))
   state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
-  accuracy = (jnp.argmax(logits, -1) == labels).mean()
-  return state, {"loss": loss, "accuracy": accuracy}
+  metrics["accuracy"] = (jnp.argmax(logits, -1) == labels).mean()
+  return state, metrics
 
 
 def eval_step(state: LearnerState, images: jax.Array, labels: jax.Array, mask: jax.Array,
               *, preprocessing: Preprocessing) -> Dict[str, jax.Array]:
-  """Sums over the valid rows (mask [B] bool) of a padded batch: correct, loss, count."""
+  """Sums over the valid rows (mask [B] bool) of a padded batch: correct, loss, count.
+
+  With a ranker also the per-row 'sample_loss' and 'predicted_loss' [B] (padded rows
+  included; the caller drops them with the mask).
+  """
   out = state.apply_fn({"params": state.params, "batch_stats": state.batch_stats},
                        preprocessing.eval_input(images), train=False)
   correct = (jnp.argmax(out.logits, -1) == labels) & mask
-  loss = jnp.where(mask, cross_entropy(out.logits, labels), 0.0)
-  return {"correct": correct.sum(), "loss_sum": loss.sum(), "count": mask.sum()}
+  per_sample = cross_entropy(out.logits, labels)
+  loss = jnp.where(mask, per_sample, 0.0)
+  result = {"correct": correct.sum(), "loss_sum": loss.sum(), "count": mask.sum()}
+  if out.predicted_loss is not None:
+    result.update(sample_loss=per_sample, predicted_loss=out.predicted_loss)
+  return result
+
+
+def predict(state: LearnerState, images: jax.Array, key: jax.Array, *,
+            preprocessing: Preprocessing, mc_dropout: bool) -> Dict[str, jax.Array]:
+  """The learner's outputs on uint8 images [B, H, W, C], with BatchNorm running statistics.
+
+  mc_dropout=False: eval mode (no dropout, `key` unused). mc_dropout=True: dropout on,
+  drawn from `key`. Returns {'logits': [B, K] f32, 'embedding': [B, D] f32} plus
+  'predicted_loss': [B] f32 when the learner has a ranker.
+  """
+  x = preprocessing.eval_input(images)
+  variables = {"params": state.params, "batch_stats": state.batch_stats}
+  if mc_dropout:
+    out = state.apply_fn(variables, x, train=False, mc_dropout=True, rngs={"dropout": key})
+  else:
+    out = state.apply_fn(variables, x, train=False)
+  result = {"logits": out.logits.astype(jnp.float32),
+            "embedding": out.embedding.astype(jnp.float32)}
+  if out.predicted_loss is not None:
+    result["predicted_loss"] = out.predicted_loss.astype(jnp.float32)
+  return result
+
+
+def predict_batch(state: LearnerState, images: jax.Array, extras: Dict[str, jax.Array],
+                  key: jax.Array, *, preprocessing: Preprocessing,
+                  mc_dropout: bool) -> Dict[str, jax.Array]:
+  """`predict` with the `tavaal_jax.scoring.score_pool` batch-function signature (extras
+  unused)."""
+  del extras
+  return predict(state, images, key, preprocessing=preprocessing, mc_dropout=mc_dropout)
 
 
 @dataclasses.dataclass
@@ -115,29 +208,59 @@ class FitResult:
   state: LearnerState
   epoch_loss: List[float]       # mean training loss per epoch
   epoch_accuracy: List[float]   # mean training-batch accuracy per epoch
+  # mean (unweighted) ranking loss per epoch; empty without a ranker
+  epoch_ranking_loss: List[float] = dataclasses.field(default_factory=list)
 
 
 class Learner:
-  """Builds, trains and evaluates a task learner for one dataset on one mesh."""
+  """Builds, trains and evaluates a task learner for one dataset on one mesh.
 
-  def __init__(self, model: nn.Module, dataset: Dataset, config: ml_collections.ConfigDict,
-               mesh: Mesh):
-    self.model = model
+  The model is `build_task_model(config, dataset.num_classes)`: a ranker is attached iff
+  `uses_ranker(config)` (see `has_ranker`). `predict_batch` / `predict_batch_mc` are
+  `score_pool` batch functions (state, images, extras, key) -> {name: [B, ...]}, created
+  once so that their compilations are reused across stages.
+  """
+
+  def __init__(self, dataset: Dataset, config: ml_collections.ConfigDict, mesh: Mesh):
     self.dataset = dataset
     self.config = config
     self.mesh = mesh
+    self.model = build_task_model(config, dataset.num_classes)
+    self.has_ranker = self.model.ranker is not None
     self.preprocessing = Preprocessing.from_config(dataset, config.dataset.augment)
     parallel.check_batch_size(config.train.batch_size, mesh, "train.batch_size")
     parallel.check_batch_size(config.train.eval_batch_size, mesh, "train.eval_batch_size")
+    self.ranker_loss = None
+    self.epoch_l = config.train.epochs
+    if self.has_ranker:
+      self.ranker_loss = RankerLoss.from_config(config.ranker)
+      if config.train.batch_size % 2:
+        raise ConfigError(
+            f"train.batch_size={config.train.batch_size} is odd; the ranking loss pairs a "
+            "batch as (i, B-1-i), so it must be even")
+      self.epoch_l = config.train.get("epoch_l", config.train.epochs)
+      if isinstance(self.epoch_l, bool) or not isinstance(self.epoch_l, int) or self.epoch_l < 0:
+        raise ConfigError(f"train.epoch_l must be a non-negative integer, got {self.epoch_l!r}")
     self._train_step = jax.jit(
-        functools.partial(train_step, preprocessing=self.preprocessing), donate_argnums=(0,))
+        functools.partial(train_step, preprocessing=self.preprocessing,
+                          ranker_loss=self.ranker_loss), donate_argnums=(0,))
     self._eval_step = jax.jit(functools.partial(eval_step, preprocessing=self.preprocessing))
+    self.predict_batch = functools.partial(predict_batch, preprocessing=self.preprocessing,
+                                           mc_dropout=False)
+    self.predict_batch_mc = functools.partial(predict_batch, preprocessing=self.preprocessing,
+                                              mc_dropout=True)
+
+  def ranker_grad_scale(self, epoch: int) -> np.float32:
+    """1. while the ranker's gradient reaches the backbone (epoch < train.epoch_l, counting
+    from 0), else 0."""
+    return np.float32(1.0 if epoch < self.epoch_l else 0.0)
 
   def init(self, key: jax.Array, num_labeled: int) -> LearnerState:
     """A fresh learner whose schedule is sized for `num_labeled` training images."""
     train = self.config.train
-    tx = make_optimizer(self.config.optimizer,
-                        steps_per_epoch(num_labeled, train.batch_size), train.epochs)
+    del num_labeled, train  # the schedule is applied step by step in `fit`
+    # One optimizer object for every stage, so the jitted step compiles once per run.
+    tx = make_settable_lr_optimizer(self.config.optimizer)
     return create_state(self.model, tx, key, self.dataset.image_shape, self.mesh)
 
   def fit(self, labeled_idx: np.ndarray, key: jax.Array, rng: np.random.Generator,
@@ -148,31 +271,60 @@ class Learner:
     state = self.init(init_key, len(labeled_idx))
     images, labels = self.dataset.train.get(np.asarray(labeled_idx))
     per_epoch = steps_per_epoch(len(labeled_idx), train.batch_size)
+    learning_rates = schedule_values(self.config.optimizer.schedule,
+                                     float(self.config.optimizer.learning_rate), per_epoch,
+                                     train.epochs)
     batches = train_index_batches(len(labeled_idx), train.batch_size, train.epochs, rng)
-    epoch_loss, epoch_accuracy = [], []
+    epoch_loss, epoch_accuracy, epoch_ranking_loss = [], [], []
     progress = tqdm.trange(train.epochs, desc=description, leave=False, unit="epoch")
-    for _ in progress:
+    for epoch in progress:
+      scale = self.ranker_grad_scale(epoch)
       metrics = []
-      for _ in range(per_epoch):
+      for step in range(epoch * per_epoch, (epoch + 1) * per_epoch):
         positions = next(batches)
         batch = parallel.shard_batch(self.mesh, (images[positions], labels[positions]))
-        state, step_metrics = self._train_step(state, *batch, step_key)
+        state, step_metrics = self._train_step(state, *batch, step_key, scale,
+                                               learning_rates[step])
         metrics.append(step_metrics)
       metrics = jax.device_get(metrics)  # one host sync per epoch
       epoch_loss.append(float(np.mean([m["loss"] for m in metrics])))
       epoch_accuracy.append(float(np.mean([m["accuracy"] for m in metrics])))
-      progress.set_postfix(loss=f"{epoch_loss[-1]:.3f}", acc=f"{epoch_accuracy[-1]:.3f}")
+      postfix = {"loss": f"{epoch_loss[-1]:.3f}", "acc": f"{epoch_accuracy[-1]:.3f}"}
+      if self.has_ranker:
+        epoch_ranking_loss.append(float(np.mean([m["ranking_loss"] for m in metrics])))
+        postfix["rank"] = f"{epoch_ranking_loss[-1]:.3f}"
+      progress.set_postfix(**postfix)
     logging.debug("%s: final training loss %.4f", description, epoch_loss[-1])
-    return FitResult(state, epoch_loss, epoch_accuracy)
+    return FitResult(state, epoch_loss, epoch_accuracy, epoch_ranking_loss)
 
   def evaluate(self, state: LearnerState, source: ImageSource) -> Dict[str, float]:
-    """Accuracy and mean loss over every image of `source`, each counted exactly once."""
+    """Accuracy and mean loss over every image of `source`, each counted exactly once.
+
+    With a ranker also 'ranker_spearman': the Spearman rank correlation between predicted
+    and true per-sample losses over the whole split (nan with fewer than two images or a
+    constant prediction).
+    """
     totals = {"correct": 0, "loss_sum": 0.0, "count": 0}
+    sample_loss, predicted_loss = [], []
     for idx, mask in padded_batches(np.arange(len(source)), self.config.train.eval_batch_size):
       images, labels = source.get(idx)
       batch = parallel.shard_batch(self.mesh, (images, labels, mask))
       sums = jax.device_get(self._eval_step(state, *batch))
       for name in totals:
         totals[name] += sums[name].item()
-    return {"accuracy": totals["correct"] / totals["count"],
-            "loss": totals["loss_sum"] / totals["count"], "count": int(totals["count"])}
+      if self.has_ranker:
+        sample_loss.append(np.asarray(sums["sample_loss"])[mask])
+        predicted_loss.append(np.asarray(sums["predicted_loss"])[mask])
+    result = {"accuracy": totals["correct"] / totals["count"],
+              "loss": totals["loss_sum"] / totals["count"], "count": int(totals["count"])}
+    if self.has_ranker:
+      result["ranker_spearman"] = spearman(np.concatenate(predicted_loss),
+                                           np.concatenate(sample_loss))
+    return result
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+  """Spearman rank correlation of x [n] and y [n]; nan when undefined (n < 2, constant)."""
+  if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    return float("nan")
+  return float(scipy.stats.spearmanr(x, y).statistic)

@@ -6,9 +6,14 @@ the config and are converted to steps here, because the number of steps per epoc
 with the labeled pool from stage to stage.
 """
 
+import functools
 import inspect
+import json
 
+import jax
+import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from tavaal_jax.errors import ConfigError
@@ -56,7 +61,58 @@ def make_schedule(schedule_config: ml_collections.ConfigDict, base_lr: float,
 
 def make_optimizer(optimizer_config: ml_collections.ConfigDict, steps_per_epoch: int,
                    epochs: int) -> optax.GradientTransformation:
-  """The optax transformation that the config names, with its schedule and weight decay."""
+  """The optax transformation that the config names, with its schedule and weight decay.
+
+  Identical arguments give the identical object, so a jitted step that holds it as static
+  state (e.g. a TrainState's `tx`) is not recompiled when it is rebuilt every stage.
+  """
+  return _make_optimizer(optimizer_config.to_json(sort_keys=True), steps_per_epoch, epochs)
+
+
+@functools.lru_cache(maxsize=64)
+def _make_optimizer(config_json: str, steps_per_epoch: int, epochs: int):
+  optimizer_config = ml_collections.ConfigDict(json.loads(config_json))
+  schedule = make_schedule(optimizer_config.schedule, float(optimizer_config.learning_rate),
+                           steps_per_epoch, epochs)
+  return _build(optimizer_config, schedule)
+
+
+def make_settable_lr_optimizer(optimizer_config: ml_collections.ConfigDict
+                               ) -> optax.GradientTransformation:
+  """The optimizer with its learning rate held in its state (`optax.inject_hyperparams`).
+
+  The caller sets the rate of every step with `set_learning_rate`, from a schedule it
+  evaluates itself; so one compiled train step serves the schedules of every stage,
+  whose lengths differ with the size of the labeled pool.
+  """
+  return _make_settable(optimizer_config.to_json(sort_keys=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _make_settable(config_json: str):
+  optimizer_config = ml_collections.ConfigDict(json.loads(config_json))
+  build = functools.partial(_build, optimizer_config)
+  return optax.inject_hyperparams(build)(
+      learning_rate=float(optimizer_config.learning_rate))
+
+
+def set_learning_rate(opt_state, learning_rate):
+  """The state of a `make_settable_lr_optimizer` optimizer with the given rate (traceable)."""
+  hyperparams = dict(opt_state.hyperparams, learning_rate=jnp.asarray(
+      learning_rate, opt_state.hyperparams["learning_rate"].dtype))
+  return opt_state._replace(hyperparams=hyperparams)
+
+
+def schedule_values(schedule_config: ml_collections.ConfigDict, base_lr: float,
+                    steps_per_epoch: int, epochs: int) -> np.ndarray:
+  """The learning rate of every step of a run, float32 [steps_per_epoch * epochs]."""
+  schedule = make_schedule(schedule_config, base_lr, steps_per_epoch, epochs)
+  steps = jnp.arange(max(1, steps_per_epoch * epochs))
+  return np.asarray(jax.vmap(schedule)(steps), np.float32)
+
+
+def _build(optimizer_config: ml_collections.ConfigDict, learning_rate
+           ) -> optax.GradientTransformation:
   factory = _optax_optimizer(optimizer_config.name)
   accepted = _params(factory)
   # None means "not passed", so a command line can drop an argument of another optimizer.
@@ -66,13 +122,11 @@ def make_optimizer(optimizer_config: ml_collections.ConfigDict, steps_per_epoch:
     raise ConfigError(
         f"optimizer.kwargs {unknown} are not arguments of optax.{optimizer_config.name}; "
         f"its arguments: {', '.join(p for p in accepted if p != 'learning_rate')}")
-  schedule = make_schedule(optimizer_config.schedule, float(optimizer_config.learning_rate),
-                           steps_per_epoch, epochs)
   weight_decay = float(optimizer_config.get("weight_decay", 0.0))
   if "weight_decay" in accepted and "weight_decay" not in kwargs:
     # Decoupled decay (AdamW, LAMB, ...) belongs to the optimizer itself.
-    return factory(learning_rate=schedule, weight_decay=weight_decay, **kwargs)
-  tx = factory(learning_rate=schedule, **kwargs)
+    return factory(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
+  tx = factory(learning_rate=learning_rate, **kwargs)
   if weight_decay:
     # Coupled L2 decay: added to the gradient before momentum, as in PyTorch's SGD.
     tx = optax.chain(optax.add_decayed_weights(weight_decay), tx)

@@ -17,7 +17,6 @@ from PIL import Image
 from tavaal_jax import config_checks, parallel
 from tavaal_jax.data import load_dataset
 from tavaal_jax.learner import Learner
-from tavaal_jax.models import build_model
 from tests.conftest import tiny
 
 CONFIG_NAMES = sorted(os.path.splitext(os.path.basename(p))[0]
@@ -57,7 +56,7 @@ def test_config_builds_and_trains_one_step(name, tmp_path):
     images, labels = dataset.train.get(np.arange(4))
   assert images.dtype == np.uint8 and images.ndim == 4
   mesh = parallel.make_mesh()
-  learner = Learner(build_model(config.model, dataset.num_classes), dataset, config, mesh)
+  learner = Learner(dataset, config, mesh)
   state = learner.init(jax.random.key(0), num_labeled=4)
   before = jax.tree_util.tree_leaves(state.params)[0].copy()
   state, metrics = learner._train_step(state, *parallel.shard_batch(mesh, (images, labels)),

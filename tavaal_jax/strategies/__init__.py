@@ -9,6 +9,6 @@ STRATEGIES = Registry("strategy", "strategy.name")
 
 # Imported for their registration side effect.
 from tavaal_jax.strategies import (  # noqa: E402,F401
-    coreset, lloss, mc_dropout, random_sampling)
+    adversarial, coreset, lloss, mc_dropout, random_sampling)
 from tavaal_jax.strategies.base import SelectionContext, check_selection  # noqa: E402,F401
 

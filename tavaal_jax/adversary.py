@@ -1,0 +1,521 @@
+"""Adversarial representation learning of VAAL and TA-VAAL: VAE (or WAE) against D.
+
+Once per stage, after the task learner is trained:
+
+  * `train_adversary` trains a fresh VAE and discriminator on the labeled pool L and the
+    candidate subset S (the "unlabeled" side). Every iteration takes one labeled and one
+    unlabeled batch and runs `vae.steps_per_iteration` VAE steps, then one D step:
+      VAE: vae_loss(x_l) + vae_loss(x_u) + lambda * [BCE(D(mu_l, r_l), 1) + BCE(D(mu_u, r_u), 1)]
+      D:   BCE(D(mu_l, r_l), 1) + BCE(D(mu_u, r_u), 0)          (VAE frozen)
+  * `discriminator_scores` gives D's probability "labeled" for images; TA-VAAL / VAAL pick
+    the lowest.
+
+TA-VAAL conditions both on r, the ranker's predicted loss, normalised jointly over L and S
+(`vae.ranker_input`: 'rank' keeps only the ranking, the paper; 'sigmoid' is the release).
+VAAL passes no predicted losses: no r anywhere. With `compat.raw_ranker_to_discriminator`
+D gets the raw predicted loss (the release) while the decoder keeps the normalised one.
+
+Design decisions (where the release is ambiguous or faulty):
+  * One VAE forward pass per step over the concatenated [x_l; x_u] batch, so BatchNorm's
+    batch statistics are those of the L/S mixture, i.e. what its running statistics
+    estimate. (The release calls the VAE on each batch separately; then BatchNorm
+    normalises each source on its own and hides source-level differences in training only.)
+  * `disc_step` runs the frozen VAE in EVAL mode (running statistics, z = mu, nothing
+    updated). D is thus trained on exactly the features it scores at selection time, which
+    is also in eval mode (the release's train-mode scoring is a known fault). The release
+    runs the VAE in train mode under no_grad there, which also updates its running stats.
+  * The `vae.steps_per_iteration` VAE steps and the D step of an iteration reuse that
+    iteration's batch pair (VAAL draws fresh batches between its two VAE steps).
+  * Images are normalised as for evaluation (no augmentation) inside the jitted steps.
+"""
+
+import dataclasses
+import functools
+import logging
+import math
+from typing import Any, Dict, List, Optional, Tuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax.training import train_state
+from jax.sharding import Mesh
+from tqdm import auto as tqdm
+
+from tavaal_jax import parallel
+from tavaal_jax.adversary_losses import bce_with_logits, check_loss_config, vae_loss
+from tavaal_jax.data.base import ArraySource, Dataset
+from tavaal_jax.data.batching import steps_per_epoch, train_index_batches
+from tavaal_jax.errors import ConfigError
+from tavaal_jax.learner import Preprocessing
+from tavaal_jax.models.discriminator import Discriminator
+from tavaal_jax.models.vae import VAE, check_vae_shape
+from tavaal_jax.optim import make_optimizer
+from tavaal_jax.scoring import score_pool
+
+RANKER_INPUTS = ("rank", "sigmoid")
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+# ----------------------------------------------------------------------------- r inputs
+
+
+def _check_how(how: str) -> None:
+  if how not in RANKER_INPUTS:
+    raise ConfigError(f"unknown vae.ranker_input {how!r}; valid: {', '.join(RANKER_INPUTS)}")
+
+
+def _finite(values, name: str) -> np.ndarray:
+  values = np.asarray(values, np.float64).reshape(-1)
+  if not np.all(np.isfinite(values)):
+    raise ValueError(f"{name} contains NaN or infinite predicted losses")
+  return values
+
+
+def normalize_against(values: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray:
+  """Normalises predicted losses `values` [n] relative to the pool `reference` [m].
+
+  'rank': the average 0-based rank that each value takes among `reference` (ties share the
+  mean of their ranks), divided by m - 1, so in [0, 1]; a value absent from the reference
+  falls halfway between its neighbours (clipped to [0, 1]); m = 1 gives 0.5.
+  For values drawn from the reference this is exactly the joint rank normalisation.
+  'sigmoid': sigmoid(values); the reference is not used.
+  Returns float32 [n].
+  """
+  _check_how(how)
+  values = _finite(values, "values")
+  if how == "sigmoid":
+    return (1.0 / (1.0 + np.exp(-values))).astype(np.float32)
+  ref = np.sort(_finite(reference, "reference"))
+  m = len(ref)
+  if m == 0:
+    raise ValueError("rank normalisation needs a non-empty reference pool")
+  if m == 1:
+    return np.full(values.shape, 0.5, np.float32)
+  lo = np.searchsorted(ref, values, side="left")
+  hi = np.searchsorted(ref, values, side="right")
+  rank = np.where(hi > lo, (lo + hi - 1) / 2.0, lo - 0.5)
+  return (np.clip(rank, 0.0, m - 1) / (m - 1)).astype(np.float32)
+
+
+def normalize_ranker_output(predicted_loss: np.ndarray, how: str) -> np.ndarray:
+  """[n] raw predicted losses -> [n] float32: 'rank' (ties averaged, to [0, 1]) or 'sigmoid'."""
+  return normalize_against(predicted_loss, predicted_loss, how)
+
+
+@dataclasses.dataclass(frozen=True)
+class RankerInputs:
+  """How raw predicted losses become (decoder r, discriminator r), fixed at training time.
+
+  reference: the raw predicted losses of the training pool L + S, sorted. Scoring uses the
+  same reference, so a candidate gets the r it had (or would have had) in training.
+  """
+
+  how: str
+  reference: np.ndarray
+  raw_to_discriminator: bool = False
+
+  @classmethod
+  def fit(cls, predicted_losses: np.ndarray, how: str,
+          raw_to_discriminator: bool = False) -> "RankerInputs":
+    _check_how(how)
+    return cls(how, np.sort(_finite(predicted_losses, "predicted losses")),
+               bool(raw_to_discriminator))
+
+  def __call__(self, predicted_loss: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    return normalized_inputs(predicted_loss, self)
+
+
+def normalized_inputs(predicted_loss: np.ndarray, ranker: RankerInputs
+                      ) -> Tuple[np.ndarray, np.ndarray]:
+  """Raw predicted losses [n] -> (r for the decoder [n], r for D [n]), both float32.
+
+  D gets the normalised r, or the raw predicted loss when `raw_to_discriminator`
+  (config.compat.raw_ranker_to_discriminator, the release).
+  """
+  r_decoder = normalize_against(predicted_loss, ranker.reference, ranker.how)
+  if ranker.raw_to_discriminator:
+    r_disc = _finite(predicted_loss, "predicted losses").astype(np.float32)
+  else:
+    r_disc = r_decoder
+  return r_decoder, r_disc
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def _positive_int(value, field: str) -> int:
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    raise ConfigError(f"{field}={value!r} must be a positive integer")
+  return int(value)
+
+
+def _non_negative_number(value, field: str) -> float:
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+    raise ConfigError(f"{field}={value!r} must be a non-negative number")
+  return float(value)
+
+
+def check_config(config: ml_collections.ConfigDict, image_shape: Optional[Tuple[int, ...]] = None,
+                 mesh: Optional[Mesh] = None) -> None:
+  """Every vae.* / discriminator.* field (and the image size) before anything trains."""
+  for section in ("vae", "discriminator"):
+    if section not in config:
+      raise ConfigError(f"config section {section} is missing (see configs/cifar10.py)")
+  vae = config.vae
+  check_loss_config(vae.get("kind"), vae.get("kl_reduction", "mean"))
+  latent = vae.get("latent_dim")
+  if isinstance(latent, bool) or not isinstance(latent, int) or latent < 1:
+    raise ConfigError(f"vae.latent_dim={latent!r} must be a positive integer")
+  _positive_int(vae.get("width"), "vae.width")
+  _positive_int(vae.get("epochs"), "vae.epochs")
+  _positive_int(vae.get("steps_per_iteration", 1), "vae.steps_per_iteration")
+  batch = _positive_int(vae.get("batch_size"), "vae.batch_size")
+  if batch % 2:
+    raise ConfigError(f"vae.batch_size={batch} must be even")
+  _non_negative_number(vae.get("beta"), "vae.beta")
+  _non_negative_number(vae.get("adversary_weight"), "vae.adversary_weight")
+  _check_how(vae.get("ranker_input", "rank"))
+  hidden = config.discriminator.get("hidden")
+  if (not isinstance(hidden, (tuple, list)) or
+      any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden)):
+    raise ConfigError(f"discriminator.hidden={hidden!r} must be a sequence of positive "
+                      "integers, e.g. (512, 512)")
+  for field in ("vae.optimizer", "discriminator.optimizer"):
+    section, _ = field.split(".")
+    try:
+      make_optimizer(config[section].optimizer, steps_per_epoch=1, epochs=1)
+    except ConfigError as error:
+      raise ConfigError(f"{field}: {error}") from None
+  if mesh is not None:
+    parallel.check_batch_size(batch, mesh, "vae.batch_size")
+    parallel.check_batch_size(config.strategy.batch_size, mesh, "strategy.batch_size")
+  if image_shape is not None:
+    check_vae_shape(image_shape, latent)
+
+
+def build_models(config: ml_collections.ConfigDict, channels: int,
+                 conditioned: bool) -> Tuple[VAE, Discriminator]:
+  """The VAE (WAE: deterministic encoder) and D that config.vae / config.discriminator name."""
+  dtype = _DTYPES.get(config.vae.get("dtype", config.model.get("dtype", "float32")))
+  if dtype is None:
+    raise ConfigError(f"model.dtype={config.model.get('dtype')!r}; use 'float32' or 'bfloat16'")
+  vae = VAE(latent_dim=int(config.vae.latent_dim), width=int(config.vae.width),
+            channels=int(channels), conditioned=bool(conditioned),
+            stochastic=config.vae.kind == "vae", dtype=dtype)
+  disc = Discriminator(hidden=tuple(int(h) for h in config.discriminator.hidden))
+  return vae, disc
+
+
+# ----------------------------------------------------------------------------- state, steps
+
+
+class VAEState(train_state.TrainState):
+  """optax TrainState plus BatchNorm running statistics."""
+
+  batch_stats: Any = None
+
+
+class AdversaryState(flax.struct.PyTreeNode):
+  vae: VAEState
+  disc: train_state.TrainState
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSetup:
+  """The static part of the steps (hashable: bound with functools.partial before jit)."""
+
+  vae: VAE
+  disc: Discriminator
+  preprocessing: Preprocessing
+  kind: str = "vae"
+  beta: float = 1.0
+  kl_reduction: str = "mean"
+  adversary_weight: float = 1.0
+
+  @classmethod
+  def from_config(cls, config, vae: VAE, disc: Discriminator,
+                  preprocessing: Preprocessing) -> "StepSetup":
+    return cls(vae, disc, preprocessing, kind=config.vae.kind, beta=float(config.vae.beta),
+               kl_reduction=config.vae.get("kl_reduction", "mean"),
+               adversary_weight=float(config.vae.adversary_weight))
+
+
+def _joint(a, b):
+  return None if a is None else jnp.concatenate([a, b])
+
+
+def vae_step(state: AdversaryState, x_l: jax.Array, r_l, x_u: jax.Array, r_u, key: jax.Array,
+             *, setup: StepSetup) -> Tuple[AdversaryState, Dict[str, jax.Array]]:
+  """One VAE step; D is fixed. x_*: uint8 [B, H, W, C]; r_*: (r_decoder [B], r_disc [B]) or None."""
+  key = jax.random.fold_in(key, state.vae.step)
+  sample_key, prior_l, prior_u = jax.random.split(key, 3)
+  b = x_l.shape[0]
+  x = jnp.concatenate([setup.preprocessing.eval_input(x_l),
+                       setup.preprocessing.eval_input(x_u)])
+  r_dec = None if r_l is None else _joint(r_l[0], r_u[0])
+  r_disc = None if r_l is None else _joint(r_l[1], r_u[1])
+
+  def loss_fn(params):
+    (recon, mu, logvar), updates = setup.vae.apply(
+        {"params": params, "batch_stats": state.vae.batch_stats}, x, r_dec, train=True,
+        mutable=["batch_stats"], rngs={"sample": sample_key})
+    reconstruction = (
+        vae_loss(recon[:b], x[:b], mu[:b], logvar[:b], setup.kind, setup.beta,
+                 setup.kl_reduction, key=prior_l)
+        + vae_loss(recon[b:], x[b:], mu[b:], logvar[b:], setup.kind, setup.beta,
+                   setup.kl_reduction, key=prior_u))
+    logits = setup.disc.apply({"params": state.disc.params}, mu, r_disc)
+    adversarial = bce_with_logits(logits[:b], 1.0) + bce_with_logits(logits[b:], 1.0)
+    loss = reconstruction + setup.adversary_weight * adversarial
+    return loss, (updates["batch_stats"], reconstruction, adversarial)
+
+  (loss, (batch_stats, reconstruction, adversarial)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(state.vae.params)
+  vae_state = state.vae.apply_gradients(grads=grads, batch_stats=batch_stats)
+  return state.replace(vae=vae_state), {"vae_loss": loss, "reconstruction": reconstruction,
+                                        "adversarial": adversarial}
+
+
+def disc_step(state: AdversaryState, x_l: jax.Array, r_l, x_u: jax.Array, r_u, key: jax.Array,
+              *, setup: StepSetup) -> Tuple[AdversaryState, Dict[str, jax.Array]]:
+  """One D step: labeled -> 1, unlabeled -> 0, on the codes of the frozen VAE in eval mode."""
+  del key  # the eval-mode encoder is deterministic
+  b = x_l.shape[0]
+  x = jnp.concatenate([setup.preprocessing.eval_input(x_l),
+                       setup.preprocessing.eval_input(x_u)])
+  r_disc = None if r_l is None else _joint(r_l[1], r_u[1])
+  mu, _ = setup.vae.apply({"params": state.vae.params, "batch_stats": state.vae.batch_stats},
+                          x, train=False, method=VAE.encode)
+  mu = jax.lax.stop_gradient(mu)
+
+  def loss_fn(params):
+    logits = setup.disc.apply({"params": params}, mu, r_disc)
+    return bce_with_logits(logits[:b], 1.0) + bce_with_logits(logits[b:], 0.0), logits
+
+  (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.disc.params)
+  probs = jax.nn.sigmoid(logits)
+  return state.replace(disc=state.disc.apply_gradients(grads=grads)), {
+      "disc_loss": loss, "disc_labeled": probs[:b].mean(), "disc_unlabeled": probs[b:].mean()}
+
+
+def create_state(setup: StepSetup, vae_tx: optax.GradientTransformation,
+                 disc_tx: optax.GradientTransformation, key: jax.Array,
+                 image_shape: Tuple[int, int, int], mesh: Mesh) -> AdversaryState:
+  """Freshly initialised VAE and D, replicated over the mesh."""
+  vae_key, sample_key, disc_key = jax.random.split(key, 3)
+  x = jnp.zeros((2,) + tuple(image_shape), jnp.float32)
+  r = jnp.zeros((2,), jnp.float32) if setup.vae.conditioned else None
+
+  @jax.jit
+  def init():
+    variables = setup.vae.init({"params": vae_key, "sample": sample_key}, x, r, train=False)
+    mu = jnp.zeros((2, setup.vae.latent_dim), jnp.float32)
+    disc_params = setup.disc.init(disc_key, mu, r)["params"]
+    return AdversaryState(
+        vae=VAEState.create(apply_fn=setup.vae.apply, params=variables["params"], tx=vae_tx,
+                            batch_stats=variables.get("batch_stats", {})),
+        disc=train_state.TrainState.create(apply_fn=setup.disc.apply, params=disc_params,
+                                           tx=disc_tx))
+
+  return parallel.replicate(mesh, init())
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scorer:
+  """score_pool batch function: D's probability "labeled" in eval mode (hashable, so the
+  jitted scoring pass is compiled once per model shape, across calls)."""
+
+  vae: VAE
+  disc: Discriminator
+  preprocessing: Preprocessing
+
+  def __call__(self, variables, images, extras, key):
+    del key
+    mu, _ = self.vae.apply(variables["vae"], self.preprocessing.eval_input(images),
+                           train=False, method=VAE.encode)
+    logits = self.disc.apply(variables["disc"], mu, extras.get("r_disc"))
+    return {"prob": jax.nn.sigmoid(logits)}
+
+
+def _scoring_variables(state: AdversaryState) -> Dict[str, Any]:
+  return {"vae": {"params": state.vae.params, "batch_stats": state.vae.batch_stats},
+          "disc": {"params": state.disc.params}}
+
+
+def _score(scorer: _Scorer, state: AdversaryState, source, indices: np.ndarray,
+           r_disc: Optional[np.ndarray], batch_size: int, mesh: Mesh) -> np.ndarray:
+  indices = np.asarray(indices, np.int64)
+  if len(indices) == 0:
+    return np.zeros(0, np.float32)
+  extras = {} if r_disc is None else {"r_disc": np.asarray(r_disc, np.float32)}
+  # Small pools need no 8-batch chunks of padding.
+  scan_steps = min(8, math.ceil(len(indices) / batch_size))
+  out = score_pool(scorer, _scoring_variables(state), source, indices, batch_size=batch_size,
+                   mesh=mesh, extras=extras, scan_steps=scan_steps)
+  return np.asarray(out["prob"], np.float32)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclasses.dataclass
+class AdversaryResult:
+  """A trained VAE + D and what is needed to score new images consistently.
+
+  history: 'vae_loss', 'disc_loss' (mean per pass over L + S, lists), 'iterations' (int),
+  'disc_labeled_mean' / 'disc_unlabeled_mean' (D's mean probability "labeled" on L and S
+  after training, eval mode).
+  ranker: the r normalisation fixed at training time; None for VAAL.
+  """
+
+  state: AdversaryState
+  history: Dict[str, Any]
+  vae: VAE
+  discriminator: Discriminator
+  preprocessing: Preprocessing
+  ranker: Optional[RankerInputs] = None
+
+
+def _check_losses(predicted_loss_labeled, predicted_loss_unlabeled, n_labeled: int,
+                  n_unlabeled: int) -> bool:
+  if (predicted_loss_labeled is None) != (predicted_loss_unlabeled is None):
+    raise ValueError("give predicted losses for both the labeled and the unlabeled images "
+                     "(TA-VAAL) or for neither (VAAL)")
+  if predicted_loss_labeled is None:
+    return False
+  for name, values, n in (("predicted_loss_labeled", predicted_loss_labeled, n_labeled),
+                          ("predicted_loss_unlabeled", predicted_loss_unlabeled, n_unlabeled)):
+    if np.shape(values) != (n,):
+      raise ValueError(f"{name} has shape {np.shape(values)}; expected ({n},), one per index")
+  return True
+
+
+def train_adversary(config: ml_collections.ConfigDict, dataset: Dataset,
+                    preprocessing: Optional[Preprocessing], labeled_idx: np.ndarray,
+                    unlabeled_idx: np.ndarray, predicted_loss_labeled: Optional[np.ndarray],
+                    predicted_loss_unlabeled: Optional[np.ndarray], key: jax.Array,
+                    rng: np.random.Generator, mesh: Mesh,
+                    description: str = "adversary") -> AdversaryResult:
+  """Trains a fresh VAE and D on the training images labeled_idx [n_l] / unlabeled_idx [n_u].
+
+  predicted_loss_*: raw ranker outputs aligned with the index arrays (TA-VAAL), or None for
+  both (VAAL). preprocessing: the dataset's (eval normalisation is used); None builds it
+  from the dataset. Iterations: ceil((n_l + n_u) * vae.epochs / vae.batch_size).
+  """
+  check_config(config, dataset.image_shape, mesh)
+  labeled_idx = np.asarray(labeled_idx, np.int64)
+  unlabeled_idx = np.asarray(unlabeled_idx, np.int64)
+  if len(labeled_idx) == 0 or len(unlabeled_idx) == 0:
+    raise ValueError(f"adversarial training needs labeled and unlabeled images; got "
+                     f"{len(labeled_idx)} labeled and {len(unlabeled_idx)} unlabeled")
+  conditioned = _check_losses(predicted_loss_labeled, predicted_loss_unlabeled,
+                              len(labeled_idx), len(unlabeled_idx))
+  if preprocessing is None:
+    preprocessing = Preprocessing.from_config(dataset, config.dataset.augment)
+  vae_config = config.vae
+  batch = int(vae_config.batch_size)
+  vae_steps = int(vae_config.get("steps_per_iteration", 1))
+
+  ranker, r_labeled, r_unlabeled = None, None, None
+  if conditioned:
+    ranker = RankerInputs.fit(
+        np.concatenate([np.ravel(predicted_loss_labeled), np.ravel(predicted_loss_unlabeled)]),
+        vae_config.get("ranker_input", "rank"),
+        bool(config.get("compat", {}).get("raw_ranker_to_discriminator", False)))
+    r_labeled = ranker(predicted_loss_labeled)
+    r_unlabeled = ranker(predicted_loss_unlabeled)
+
+  vae_model, disc_model = build_models(config, dataset.image_shape[-1], conditioned)
+  setup = StepSetup.from_config(config, vae_model, disc_model, preprocessing)
+  n_total = len(labeled_idx) + len(unlabeled_idx)
+  per_pass = steps_per_epoch(n_total, batch)
+  iterations = math.ceil(n_total * int(vae_config.epochs) / batch)
+  init_key, step_key = jax.random.split(key)
+  state = create_state(
+      setup, make_optimizer(vae_config.optimizer, per_pass * vae_steps, vae_config.epochs),
+      make_optimizer(config.discriminator.optimizer, per_pass, vae_config.epochs),
+      init_key, dataset.image_shape, mesh)
+  vae_fn = jax.jit(functools.partial(vae_step, setup=setup), donate_argnums=(0,))
+  disc_fn = jax.jit(functools.partial(disc_step, setup=setup), donate_argnums=(0,))
+
+  images_l, _ = dataset.train.get(labeled_idx)
+  images_u, _ = dataset.train.get(unlabeled_idx)
+
+  def stream(n):
+    return train_index_batches(n, batch, math.ceil(iterations / steps_per_epoch(n, batch)), rng)
+
+  labeled_batches, unlabeled_batches = stream(len(labeled_idx)), stream(len(unlabeled_idx))
+
+  def pick(r, positions):
+    return None if r is None else (r[0][positions], r[1][positions])
+
+  history: Dict[str, Any] = {"vae_loss": [], "disc_loss": [], "iterations": iterations}
+  passes = math.ceil(iterations / per_pass)
+  progress = tqdm.trange(passes, desc=description, leave=False, unit="epoch")
+  done = 0
+  for _ in progress:
+    vae_metrics: List[Dict[str, jax.Array]] = []
+    disc_metrics: List[Dict[str, jax.Array]] = []
+    for _ in range(min(per_pass, iterations - done)):
+      pl, pu = next(labeled_batches), next(unlabeled_batches)
+      x_l, r_l, x_u, r_u = parallel.shard_batch(
+          mesh, (images_l[pl], pick(r_labeled, pl), images_u[pu], pick(r_unlabeled, pu)))
+      for _ in range(vae_steps):
+        state, metrics = vae_fn(state, x_l, r_l, x_u, r_u, step_key)
+        vae_metrics.append(metrics)
+      state, metrics = disc_fn(state, x_l, r_l, x_u, r_u, step_key)
+      disc_metrics.append(metrics)
+      done += 1
+    vae_metrics, disc_metrics = jax.device_get((vae_metrics, disc_metrics))  # one sync per pass
+    history["vae_loss"].append(float(np.mean([m["vae_loss"] for m in vae_metrics])))
+    history["disc_loss"].append(float(np.mean([m["disc_loss"] for m in disc_metrics])))
+    progress.set_postfix(vae=f"{history['vae_loss'][-1]:.3f}",
+                         disc=f"{history['disc_loss'][-1]:.3f}")
+
+  # D's view of the two pools after training, in eval mode (from the images already loaded).
+  scorer = _Scorer(vae_model, disc_model, preprocessing)
+  score_batch = int(config.strategy.batch_size)
+  for name, images, r in (("disc_labeled_mean", images_l, r_labeled),
+                          ("disc_unlabeled_mean", images_u, r_unlabeled)):
+    source = ArraySource(images, np.zeros(len(images), np.int32))
+    probs = _score(scorer, state, source, np.arange(len(images)),
+                   None if r is None else r[1], score_batch, mesh)
+    history[name] = float(probs.mean())
+  logging.debug("%s: vae_loss %.4f disc_loss %.4f, D on L %.3f, on S %.3f", description,
+                history["vae_loss"][-1], history["disc_loss"][-1],
+                history["disc_labeled_mean"], history["disc_unlabeled_mean"])
+  return AdversaryResult(state, history, vae_model, disc_model, preprocessing, ranker)
+
+
+def discriminator_scores(result: AdversaryResult, dataset: Dataset,
+                         preprocessing: Optional[Preprocessing], indices: np.ndarray,
+                         predicted_loss: Optional[np.ndarray],
+                         config: ml_collections.ConfigDict, mesh: Mesh) -> np.ndarray:
+  """D's probability "labeled" [n] for the training images `indices` [n], eval mode.
+
+  predicted_loss: raw ranker outputs aligned with `indices` (TA-VAAL; normalised against
+  the pool the adversary was trained on, exactly as in training), or None (VAAL).
+  Batches of config.strategy.batch_size go through `scoring.score_pool`.
+  """
+  if (predicted_loss is None) != (result.ranker is None):
+    raise ValueError("discriminator_scores needs predicted losses exactly when the adversary "
+                     "was trained with them (TA-VAAL), and none for VAAL")
+  indices = np.asarray(indices, np.int64)
+  r_disc = None
+  if predicted_loss is not None:
+    if np.shape(predicted_loss) != indices.shape:
+      raise ValueError(f"predicted_loss has shape {np.shape(predicted_loss)}; expected "
+                       f"{indices.shape}, one per index")
+    r_disc = normalized_inputs(predicted_loss, result.ranker)[1]
+  batch_size = int(config.strategy.batch_size)
+  parallel.check_batch_size(batch_size, mesh, "strategy.batch_size")
+  scorer = _Scorer(result.vae, result.discriminator,
+                   result.preprocessing if preprocessing is None else preprocessing)
+  return _score(scorer, result.state, dataset.train, indices, r_disc, batch_size, mesh)
