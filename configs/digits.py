@@ -27,4 +27,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.al.budget = 40
   config.al.stages = 6
   config.al.subset = 500
+  config.strategy.name = "tavaal"
+  config.strategy.batch_size = 250
+  config.vae.latent_dim = 16
+  config.vae.width = 16                   # encoder 16/32/64/128 on 16x16 images
+  config.vae.epochs = 10                  # ~100 VAE + discriminator iterations per stage
+  config.vae.batch_size = 64
+  config.discriminator.hidden = (128, 128)
   return config

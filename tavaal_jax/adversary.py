@@ -53,7 +53,8 @@ from tavaal_jax.errors import ConfigError
 from tavaal_jax.learner import Preprocessing
 from tavaal_jax.models.discriminator import Discriminator
 from tavaal_jax.models.vae import VAE, check_vae_shape
-from tavaal_jax.optim import make_optimizer
+from tavaal_jax.optim import (make_optimizer, make_settable_lr_optimizer, schedule_values,
+                             set_learning_rate)
 from tavaal_jax.scoring import score_pool
 
 RANKER_INPUTS = ("rank", "sigmoid")
@@ -249,8 +250,12 @@ def _joint(a, b):
 
 
 def vae_step(state: AdversaryState, x_l: jax.Array, r_l, x_u: jax.Array, r_u, key: jax.Array,
-             *, setup: StepSetup) -> Tuple[AdversaryState, Dict[str, jax.Array]]:
-  """One VAE step; D is fixed. x_*: uint8 [B, H, W, C]; r_*: (r_decoder [B], r_disc [B]) or None."""
+             learning_rate: Optional[jax.Array] = None, *, setup: StepSetup
+             ) -> Tuple[AdversaryState, Dict[str, jax.Array]]:
+  """One VAE step; D is fixed. x_*: uint8 [B, H, W, C]; r_*: (r_decoder [B], r_disc [B]) or None.
+
+  learning_rate: this step's rate from vae.optimizer's schedule (None: the rate in the state).
+  """
   key = jax.random.fold_in(key, state.vae.step)
   sample_key, prior_l, prior_u = jax.random.split(key, 3)
   b = x_l.shape[0]
@@ -275,13 +280,15 @@ def vae_step(state: AdversaryState, x_l: jax.Array, r_l, x_u: jax.Array, r_u, ke
 
   (loss, (batch_stats, reconstruction, adversarial)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.vae.params)
-  vae_state = state.vae.apply_gradients(grads=grads, batch_stats=batch_stats)
+  vae_state = _with_learning_rate(state.vae, learning_rate)
+  vae_state = vae_state.apply_gradients(grads=grads, batch_stats=batch_stats)
   return state.replace(vae=vae_state), {"vae_loss": loss, "reconstruction": reconstruction,
                                         "adversarial": adversarial}
 
 
 def disc_step(state: AdversaryState, x_l: jax.Array, r_l, x_u: jax.Array, r_u, key: jax.Array,
-              *, setup: StepSetup) -> Tuple[AdversaryState, Dict[str, jax.Array]]:
+              learning_rate: Optional[jax.Array] = None, *, setup: StepSetup
+              ) -> Tuple[AdversaryState, Dict[str, jax.Array]]:
   """One D step: labeled -> 1, unlabeled -> 0, on the codes of the frozen VAE in eval mode."""
   del key  # the eval-mode encoder is deterministic
   b = x_l.shape[0]
@@ -298,30 +305,47 @@ def disc_step(state: AdversaryState, x_l: jax.Array, r_l, x_u: jax.Array, r_u, k
 
   (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.disc.params)
   probs = jax.nn.sigmoid(logits)
-  return state.replace(disc=state.disc.apply_gradients(grads=grads)), {
+  disc_state = _with_learning_rate(state.disc, learning_rate).apply_gradients(grads=grads)
+  return state.replace(disc=disc_state), {
       "disc_loss": loss, "disc_labeled": probs[:b].mean(), "disc_unlabeled": probs[b:].mean()}
+
+
+def _with_learning_rate(state, learning_rate):
+  if learning_rate is None:
+    return state
+  return state.replace(opt_state=set_learning_rate(state.opt_state, learning_rate))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _init_variables(setup: StepSetup, image_shape: Tuple[int, int, int], key: jax.Array):
+  """VAE and D variables; compiled once per (setup, image shape), not once per stage."""
+  vae_key, sample_key, disc_key = jax.random.split(key, 3)
+  x = jnp.zeros((2,) + tuple(image_shape), jnp.float32)
+  r = jnp.zeros((2,), jnp.float32) if setup.vae.conditioned else None
+  variables = setup.vae.init({"params": vae_key, "sample": sample_key}, x, r, train=False)
+  mu = jnp.zeros((2, setup.vae.latent_dim), jnp.float32)
+  return variables, setup.disc.init(disc_key, mu, r)["params"]
 
 
 def create_state(setup: StepSetup, vae_tx: optax.GradientTransformation,
                  disc_tx: optax.GradientTransformation, key: jax.Array,
                  image_shape: Tuple[int, int, int], mesh: Mesh) -> AdversaryState:
   """Freshly initialised VAE and D, replicated over the mesh."""
-  vae_key, sample_key, disc_key = jax.random.split(key, 3)
-  x = jnp.zeros((2,) + tuple(image_shape), jnp.float32)
-  r = jnp.zeros((2,), jnp.float32) if setup.vae.conditioned else None
+  variables, disc_params = _init_variables(setup, tuple(image_shape), key)
+  # The steps apply the models through `setup`; apply_fn stays None because a bound method
+  # of a module rebuilt every stage would differ between stages and force a recompilation.
+  state = AdversaryState(
+      vae=VAEState.create(apply_fn=None, params=variables["params"], tx=vae_tx,
+                          batch_stats=variables.get("batch_stats", {})),
+      disc=train_state.TrainState.create(apply_fn=None, params=disc_params, tx=disc_tx))
+  return parallel.replicate(mesh, state)
 
-  @jax.jit
-  def init():
-    variables = setup.vae.init({"params": vae_key, "sample": sample_key}, x, r, train=False)
-    mu = jnp.zeros((2, setup.vae.latent_dim), jnp.float32)
-    disc_params = setup.disc.init(disc_key, mu, r)["params"]
-    return AdversaryState(
-        vae=VAEState.create(apply_fn=setup.vae.apply, params=variables["params"], tx=vae_tx,
-                            batch_stats=variables.get("batch_stats", {})),
-        disc=train_state.TrainState.create(apply_fn=setup.disc.apply, params=disc_params,
-                                           tx=disc_tx))
 
-  return parallel.replicate(mesh, init())
+@functools.lru_cache(maxsize=8)
+def compiled_steps(setup: StepSetup):
+  """(vae_step, disc_step) jitted for `setup`; cached, so every stage reuses one compilation."""
+  return (jax.jit(functools.partial(vae_step, setup=setup), donate_argnums=(0,)),
+          jax.jit(functools.partial(disc_step, setup=setup), donate_argnums=(0,)))
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -355,10 +379,8 @@ def _score(scorer: _Scorer, state: AdversaryState, source, indices: np.ndarray,
   if len(indices) == 0:
     return np.zeros(0, np.float32)
   extras = {} if r_disc is None else {"r_disc": np.asarray(r_disc, np.float32)}
-  # Small pools need no 8-batch chunks of padding.
-  scan_steps = min(8, math.ceil(len(indices) / batch_size))
   out = score_pool(scorer, _scoring_variables(state), source, indices, batch_size=batch_size,
-                   mesh=mesh, extras=extras, scan_steps=scan_steps)
+                   mesh=mesh, extras=extras)
   return np.asarray(out["prob"], np.float32)
 
 
@@ -381,6 +403,13 @@ class AdversaryResult:
   discriminator: Discriminator
   preprocessing: Preprocessing
   ranker: Optional[RankerInputs] = None
+
+
+def _rates(optimizer_config: ml_collections.ConfigDict, steps_per_pass: int,
+           passes: int) -> np.ndarray:
+  """Learning rate per step, float32 [steps_per_pass * passes] (schedules count passes)."""
+  return schedule_values(optimizer_config.schedule, float(optimizer_config.learning_rate),
+                         steps_per_pass, passes)
 
 
 def _check_losses(predicted_loss_labeled, predicted_loss_unlabeled, n_labeled: int,
@@ -438,12 +467,15 @@ def train_adversary(config: ml_collections.ConfigDict, dataset: Dataset,
   per_pass = steps_per_epoch(n_total, batch)
   iterations = math.ceil(n_total * int(vae_config.epochs) / batch)
   init_key, step_key = jax.random.split(key)
+  # The optimizers hold their learning rate in their state and the steps set it from the
+  # schedules below, so one compilation serves every stage whatever the pool sizes.
   state = create_state(
-      setup, make_optimizer(vae_config.optimizer, per_pass * vae_steps, vae_config.epochs),
-      make_optimizer(config.discriminator.optimizer, per_pass, vae_config.epochs),
+      setup, make_settable_lr_optimizer(vae_config.optimizer),
+      make_settable_lr_optimizer(config.discriminator.optimizer),
       init_key, dataset.image_shape, mesh)
-  vae_fn = jax.jit(functools.partial(vae_step, setup=setup), donate_argnums=(0,))
-  disc_fn = jax.jit(functools.partial(disc_step, setup=setup), donate_argnums=(0,))
+  vae_rates = _rates(vae_config.optimizer, per_pass * vae_steps, int(vae_config.epochs))
+  disc_rates = _rates(config.discriminator.optimizer, per_pass, int(vae_config.epochs))
+  vae_fn, disc_fn = compiled_steps(setup)
 
   images_l, _ = dataset.train.get(labeled_idx)
   images_u, _ = dataset.train.get(unlabeled_idx)
@@ -467,10 +499,12 @@ def train_adversary(config: ml_collections.ConfigDict, dataset: Dataset,
       pl, pu = next(labeled_batches), next(unlabeled_batches)
       x_l, r_l, x_u, r_u = parallel.shard_batch(
           mesh, (images_l[pl], pick(r_labeled, pl), images_u[pu], pick(r_unlabeled, pu)))
-      for _ in range(vae_steps):
-        state, metrics = vae_fn(state, x_l, r_l, x_u, r_u, step_key)
+      for vae_step_number in range(done * vae_steps, (done + 1) * vae_steps):
+        state, metrics = vae_fn(state, x_l, r_l, x_u, r_u, step_key,
+                                vae_rates[min(vae_step_number, len(vae_rates) - 1)])
         vae_metrics.append(metrics)
-      state, metrics = disc_fn(state, x_l, r_l, x_u, r_u, step_key)
+      state, metrics = disc_fn(state, x_l, r_l, x_u, r_u, step_key,
+                               disc_rates[min(done, len(disc_rates) - 1)])
       disc_metrics.append(metrics)
       done += 1
     vae_metrics, disc_metrics = jax.device_get((vae_metrics, disc_metrics))  # one sync per pass

@@ -38,7 +38,8 @@ def score_pool(batch_fn: BatchFn, state: Any, source: ImageSource, indices: np.n
   batch_fn must be a pure function (it is jitted with `jax.lax.map` over batches); pass it
   as the same Python object across calls to reuse the compilation. `extras` are per-sample
   arrays aligned with `indices` ([n, ...]) handed to batch_fn batch by batch. `key` is
-  folded with the batch number, so every batch draws different randomness.
+  folded with the batch number, so every batch draws different randomness. Pools smaller
+  than `scan_steps` batches are mapped in fewer steps (one compilation per such size).
   Returns {name: np.ndarray [n, ...]} in the order of `indices`.
   """
   parallel.check_batch_size(batch_size, mesh, "scoring batch size")
@@ -48,6 +49,8 @@ def score_pool(batch_fn: BatchFn, state: Any, source: ImageSource, indices: np.n
   # Batches on axis 1 are split over devices; axis 0 is the lax.map axis.
   sharding = NamedSharding(mesh, PartitionSpec(None, parallel.DATA_AXIS))
   positions = np.arange(len(indices))
+  # A pool smaller than a full chunk is not padded out to `scan_steps` batches.
+  scan_steps = max(1, min(scan_steps, -(-len(indices) // batch_size)))
   outputs = []
   for chunk_number, (chunk_positions, mask) in enumerate(
       padded_batches(positions, batch_size * scan_steps)):

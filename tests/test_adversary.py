@@ -294,3 +294,20 @@ def test_other_errors(mesh):
     adversary.train_adversary(_config(), _toy_dataset(16, 8), None, np.arange(8),
                               np.arange(8, 16), np.zeros(8), None, jax.random.key(0),
                               np.random.default_rng(0), mesh)
+
+
+def test_adversary_steps_compile_once_across_stages(mesh):
+  config = _config()
+  dataset = _toy_dataset()
+  setups = set()
+  for n_labeled in (6, 10):   # the labeled pool grows from stage to stage
+    labeled, unlabeled = np.arange(n_labeled), np.arange(16, 32)
+    result = adversary.train_adversary(
+        config, dataset, None, labeled, unlabeled, np.arange(n_labeled, dtype=np.float32),
+        np.arange(16, dtype=np.float32), jax.random.key(n_labeled),
+        np.random.default_rng(n_labeled), mesh)
+    setups.add(adversary.StepSetup.from_config(config, result.vae, result.discriminator,
+                                               result.preprocessing))
+  assert len(setups) == 1
+  vae_fn, disc_fn = adversary.compiled_steps(setups.pop())
+  assert vae_fn._cache_size() == 1 and disc_fn._cache_size() == 1

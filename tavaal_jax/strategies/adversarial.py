@@ -37,8 +37,8 @@ def select_adversarial(context: SelectionContext, use_ranker: bool) -> np.ndarra
   scores = adversary.discriminator_scores(
       result, context.dataset, learner.preprocessing, context.candidate_idx,
       loss_candidates, config, learner.mesh)
+  # VAE / D losses per pass, D's mean score on the labeled set and on the candidates.
   context.diagnostics.update(result.history)
-  context.diagnostics["disc_candidate_mean"] = float(np.mean(scores))
   # argmin D: the lowest scores are the most "unlabeled-looking".
   return context.candidate_idx[top_k(-scores, context.budget)]
 
