@@ -94,3 +94,26 @@ def test_driver_rejects_a_field_of_the_wrong_type_from_the_command_line(tmp_path
                  "--config.al.budget=lots")
   assert result.returncode != 0
   assert "al.budget" in result.stderr
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"strategy.name": "tavaal", "ranker.loss": "ll3"},
+     r"unknown ranker.loss 'll3'; valid names: ll, llv2"),
+    ({"strategy.name": "lloss", "ranker.weight": 0.0},
+     r"strategy.name='lloss' needs a trained ranker.*ranker.weight"),
+    ({"strategy.name": "mc_dropout"}, r"set --config.model.dropout_rate"),
+    ({"strategy.name": "tavaal", "vae.latent_dim": 0}, r"vae.latent_dim=0"),
+    ({"strategy.name": "vaal", "dataset.image_size": 8}, r"dataset.image_size"),
+    ({"strategy.name": "tavaal", "vae.kind": "gan"}, r"vae.kind"),
+    ({"strategy.name": "coreset", "strategy.batch_size": 0},
+     r"strategy.batch_size=0 must be positive"),
+])
+def test_strategy_needs_fail_before_training(tiny_digits_config, tmp_path, overrides, message):
+  config = tiny_digits_config
+  for field, value in overrides.items():
+    section, name = field.split(".")
+    config[section][name] = value
+  workdir = tmp_path / "run"
+  with pytest.raises(ConfigError, match=message):
+    experiment.run(config, str(workdir))
+  assert not workdir.exists()
