@@ -18,4 +18,11 @@ def get_config():
   config.optimizer.learning_rate = 1e-2     # zeta_1
   config.al.initial = 1000
   config.al.budget = 500
+  config.ranker.weight = 0.2                # eta
+  config.vae.latent_dim = 128               # d
+  config.vae.adversary_weight = 15.0        # lambda
+  config.vae.batch_size = 16
+  config.vae.optimizer.learning_rate = 1e-4            # zeta_2
+  config.discriminator.optimizer.learning_rate = 1e-4  # zeta_3
+  config.strategy.batch_size = 100
   return config

@@ -23,4 +23,11 @@ def get_config():
   config.optimizer.schedule.milestones = (80,)  # same 4/5 point as CIFAR's 160 of 200
   config.al.initial = 3060
   config.al.budget = 1530
+  config.ranker.weight = 0.1                # eta
+  config.vae.latent_dim = 128               # d
+  config.vae.adversary_weight = 15.0        # lambda
+  config.vae.batch_size = 64
+  config.vae.optimizer.learning_rate = 5e-4            # zeta_2
+  config.discriminator.optimizer.learning_rate = 5e-4  # zeta_3
+  config.strategy.batch_size = 128
   return config
