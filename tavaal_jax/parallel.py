@@ -46,3 +46,8 @@ def check_batch_size(batch_size: int, mesh: Mesh, field: str) -> None:
     raise ConfigError(
         f"{field}={batch_size} is not divisible by the {n} devices in use; "
         f"set it to a multiple of {n}")
+
+
+def is_writer() -> bool:
+  """Only process 0 writes files (results, picks, plots, logs) when several hosts run."""
+  return jax.process_index() == 0
