@@ -484,6 +484,7 @@ def train_adversary(config: ml_collections.ConfigDict, dataset: Dataset,
     return train_index_batches(n, batch, math.ceil(iterations / steps_per_epoch(n, batch)), rng)
 
   labeled_batches, unlabeled_batches = stream(len(labeled_idx)), stream(len(unlabeled_idx))
+  rows = parallel.local_rows(mesh, batch)
 
   def pick(r, positions):
     return None if r is None else (r[0][positions], r[1][positions])
@@ -496,9 +497,11 @@ def train_adversary(config: ml_collections.ConfigDict, dataset: Dataset,
     vae_metrics: List[Dict[str, jax.Array]] = []
     disc_metrics: List[Dict[str, jax.Array]] = []
     for _ in range(min(per_pass, iterations - done)):
-      pl, pu = next(labeled_batches), next(unlabeled_batches)
+      # Every process draws the same batches and places only its own rows of each.
+      pl, pu = next(labeled_batches)[rows], next(unlabeled_batches)[rows]
       x_l, r_l, x_u, r_u = parallel.shard_batch(
-          mesh, (images_l[pl], pick(r_labeled, pl), images_u[pu], pick(r_unlabeled, pu)))
+          mesh, (images_l[pl], pick(r_labeled, pl), images_u[pu], pick(r_unlabeled, pu)),
+          batch)
       for vae_step_number in range(done * vae_steps, (done + 1) * vae_steps):
         state, metrics = vae_fn(state, x_l, r_l, x_u, r_u, step_key,
                                 vae_rates[min(vae_step_number, len(vae_rates) - 1)])
@@ -507,7 +510,7 @@ def train_adversary(config: ml_collections.ConfigDict, dataset: Dataset,
                                disc_rates[min(done, len(disc_rates) - 1)])
       disc_metrics.append(metrics)
       done += 1
-    vae_metrics, disc_metrics = jax.device_get((vae_metrics, disc_metrics))  # one sync per pass
+    vae_metrics, disc_metrics = parallel.to_host((vae_metrics, disc_metrics))  # once per pass
     history["vae_loss"].append(float(np.mean([m["vae_loss"] for m in vae_metrics])))
     history["disc_loss"].append(float(np.mean([m["disc_loss"] for m in disc_metrics])))
     progress.set_postfix(vae=f"{history['vae_loss'][-1]:.3f}",

@@ -2,6 +2,7 @@
 
 from typing import Iterable
 
+import jax
 import ml_collections
 
 from tavaal_jax.errors import ConfigError
@@ -63,6 +64,20 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"model.dtype={config.model.dtype!r}; use 'float32' or 'bfloat16'")
   make_optimizer(config.optimizer, steps_per_epoch=1, epochs=config.train.epochs)
   check_strategy_config(config)
+  check_batch_sizes(config, jax.device_count())
+
+
+def check_batch_sizes(config: ml_collections.ConfigDict, num_devices: int) -> None:
+  """Every batch is split evenly over the devices (and hosts) in use."""
+  fields = ["train.batch_size", "train.eval_batch_size", "strategy.batch_size"]
+  if config.strategy.name in ("vaal", "tavaal"):
+    fields.append("vae.batch_size")
+  for field in fields:
+    value = lookup(config, field)
+    if value % num_devices:
+      raise ConfigError(
+          f"{field}={value} is not divisible by the {num_devices} devices in use; set it "
+          f"to a multiple of {num_devices} (e.g. {max(1, value // num_devices) * num_devices})")
 
 
 def check_strategy_config(config: ml_collections.ConfigDict) -> None:

@@ -275,18 +275,21 @@ class Learner:
                                      float(self.config.optimizer.learning_rate), per_epoch,
                                      train.epochs)
     batches = train_index_batches(len(labeled_idx), train.batch_size, train.epochs, rng)
+    # Every process draws the same batches and places only its own rows of each.
+    rows = parallel.local_rows(self.mesh, train.batch_size)
     epoch_loss, epoch_accuracy, epoch_ranking_loss = [], [], []
     progress = tqdm.trange(train.epochs, desc=description, leave=False, unit="epoch")
     for epoch in progress:
       scale = self.ranker_grad_scale(epoch)
       metrics = []
       for step in range(epoch * per_epoch, (epoch + 1) * per_epoch):
-        positions = next(batches)
-        batch = parallel.shard_batch(self.mesh, (images[positions], labels[positions]))
+        positions = next(batches)[rows]
+        batch = parallel.shard_batch(self.mesh, (images[positions], labels[positions]),
+                                     train.batch_size)
         state, step_metrics = self._train_step(state, *batch, step_key, scale,
                                                learning_rates[step])
         metrics.append(step_metrics)
-      metrics = jax.device_get(metrics)  # one host sync per epoch
+      metrics = parallel.to_host(metrics)  # one host sync per epoch
       epoch_loss.append(float(np.mean([m["loss"] for m in metrics])))
       epoch_accuracy.append(float(np.mean([m["accuracy"] for m in metrics])))
       postfix = {"loss": f"{epoch_loss[-1]:.3f}", "acc": f"{epoch_accuracy[-1]:.3f}"}
@@ -306,10 +309,12 @@ class Learner:
     """
     totals = {"correct": 0, "loss_sum": 0.0, "count": 0}
     sample_loss, predicted_loss = [], []
-    for idx, mask in padded_batches(np.arange(len(source)), self.config.train.eval_batch_size):
-      images, labels = source.get(idx)
-      batch = parallel.shard_batch(self.mesh, (images, labels, mask))
-      sums = jax.device_get(self._eval_step(state, *batch))
+    batch_size = self.config.train.eval_batch_size
+    rows = parallel.local_rows(self.mesh, batch_size)
+    for idx, mask in padded_batches(np.arange(len(source)), batch_size):
+      images, labels = source.get(idx[rows])  # this process's rows only
+      batch = parallel.shard_batch(self.mesh, (images, labels, mask[rows]), batch_size)
+      sums = parallel.to_host(self._eval_step(state, *batch))
       for name in totals:
         totals[name] += sums[name].item()
       if self.has_ranker:

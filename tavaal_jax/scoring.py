@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
 from tavaal_jax import parallel
 from tavaal_jax.data.base import ImageSource
@@ -46,23 +46,25 @@ def score_pool(batch_fn: BatchFn, state: Any, source: ImageSource, indices: np.n
   indices = np.asarray(indices, np.int64)
   extras = {k: np.asarray(v) for k, v in (extras or {}).items()}
   key = jax.random.key(0) if key is None else key
-  # Batches on axis 1 are split over devices; axis 0 is the lax.map axis.
-  sharding = NamedSharding(mesh, PartitionSpec(None, parallel.DATA_AXIS))
+  # Batches on axis 1 are split over devices; axis 0 is the lax.map axis. Each process
+  # reads only its rows of every batch.
+  rows = parallel.local_rows(mesh, batch_size)
   positions = np.arange(len(indices))
   # A pool smaller than a full chunk is not padded out to `scan_steps` batches.
   scan_steps = max(1, min(scan_steps, -(-len(indices) // batch_size)))
   outputs = []
   for chunk_number, (chunk_positions, mask) in enumerate(
       padded_batches(positions, batch_size * scan_steps)):
-    images, _ = source.get(indices[chunk_positions])
     steps = scan_steps
-    chunk_extras = {k: v[chunk_positions].reshape((steps, batch_size) + v.shape[1:])
-                    for k, v in extras.items()}
+    local_positions = chunk_positions.reshape(steps, batch_size)[:, rows]
+    images, _ = source.get(indices[local_positions.ravel()])
+    images = images.reshape(local_positions.shape + images.shape[1:])
+    chunk_extras = {k: v[local_positions] for k, v in extras.items()}
     first = chunk_number * steps
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(first, first + steps))
-    images = jax.device_put(images.reshape((steps, batch_size) + images.shape[1:]), sharding)
-    chunk_extras = jax.device_put(chunk_extras, sharding)
-    out = jax.device_get(_map_chunk(batch_fn, state, images, chunk_extras, keys))
+    images, chunk_extras = parallel.shard_batch(mesh, (images, chunk_extras), batch_size,
+                                                axis=1)
+    out = parallel.to_host(_map_chunk(batch_fn, state, images, chunk_extras, keys))
     outputs.append({k: v.reshape((steps * batch_size,) + v.shape[2:])[mask]
                     for k, v in out.items()})
   if not outputs:
