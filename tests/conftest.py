@@ -24,8 +24,10 @@ def tiny(config):
 
 @pytest.fixture
 def tiny_digits_config():
-  """configs/digits.py with a width-4 ResNet, 1 epoch, 3 stages of 20."""
+  """configs/digits.py with a width-4 ResNet, 1 epoch, 3 stages of 20, random selection
+  (tests of other strategies set strategy.name themselves)."""
   config = tiny(digits.get_config())
+  config.strategy.name = "random"
   config.al.initial = 20
   config.al.budget = 20
   config.al.stages = 3
