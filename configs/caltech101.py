@@ -18,6 +18,10 @@ def get_config():
   config.optimizer.learning_rate = 1e-2     # zeta_1
   config.al.initial = 1000
   config.al.budget = 500
+  # TFDS's caltech101 train split holds 3,060 images (30 per class), fewer than the 5,500
+  # that 10 stages would label: 5 stages (1000 -> 3000 labels) fit it.
+  config.al.stages = 5
+  config.al.subset = 3060
   config.ranker.weight = 0.2                # eta
   config.vae.latent_dim = 128               # d
   config.vae.adversary_weight = 15.0        # lambda
