@@ -58,6 +58,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.al.budget = 1000
   config.al.stages = 10
   config.al.subset = 10000
+  config.al.independent = False         # also train a ranker-free learner per stage (supp. Sec. 2)
 
   # The loss-prediction module (Ranker), attached for `lloss` and `tavaal` only.
   config.ranker = ml_collections.ConfigDict()

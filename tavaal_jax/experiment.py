@@ -3,27 +3,46 @@
 Every random draw derives from `config.seed` and the (trial, stage) it belongs to, with a
 separate stream per purpose, so the candidate subset does not change when the model does,
 and a resumed run makes the same draws as an uninterrupted one.
+
+Per stage, in this order: the next stage's picks row, the stage's results row, then its
+Orbax checkpoint (checkpoint.py). A stage is done once its checkpoint is written; on
+resume, `resume` makes the rows agree with the newest good checkpoint, so a kill at any
+point (or a corrupt newest checkpoint) costs at most the stages after it, which are redone
+with the same draws.
 """
 
+import dataclasses
 import logging
 import os
+import signal
 import time
-from typing import Dict, List
+from typing import Any, Dict, List, Optional, Sequence
 
 import jax
 import ml_collections
 import numpy as np
 from tqdm import auto as tqdm
 
-from tavaal_jax import config_checks, outputs, parallel
+from tavaal_jax import checkpoint, config_checks, metrics_writer, outputs, parallel
 from tavaal_jax.data import load_dataset
+from tavaal_jax.data.batching import steps_per_epoch
+from tavaal_jax.errors import ConfigError
 from tavaal_jax.learner import Learner
+from tavaal_jax.metrics_writer import MetricWriter
 from tavaal_jax.strategies import STRATEGIES, SelectionContext, check_selection
 
 # Host random streams, one per purpose.
-INITIAL_POOL, CANDIDATE_SUBSET, SELECTION, TRAIN_ORDER = range(4)
+INITIAL_POOL, CANDIDATE_SUBSET, SELECTION, TRAIN_ORDER, INDEPENDENT_ORDER = range(5)
 # JAX random streams, one per purpose.
-LEARNER_KEY, SELECTION_KEY = range(2)
+LEARNER_KEY, SELECTION_KEY, INDEPENDENT_KEY = range(3)
+
+TENSORBOARD_DIR = "tensorboard"
+# Figures of a results row written per stage to the metric writer.
+STAGE_SCALARS = ("num_labeled", "test_accuracy", "test_loss", "train_loss", "ranking_loss",
+                 "ranker_spearman", "independent_accuracy", "disc_labeled_mean",
+                 "disc_unlabeled_mean", "train_seconds", "select_seconds")
+# Sources whose picks rows also carry the images' names (file paths, array rows).
+NAMED_SOURCES = ("npz", "folder")
 
 
 def host_rng(seed: int, trial: int, stage: int, purpose: int) -> np.random.Generator:
@@ -53,37 +72,46 @@ def candidate_subset(config: ml_collections.ConfigDict, trial: int, stage: int,
 
 
 class RunFiles:
-  """results.jsonl / picks.jsonl of a workdir, trimmed on open to whole stages.
+  """results.jsonl / picks.jsonl of a workdir.
 
-  A stage (t, s) is complete once its results row is written; the picks row of stage s + 1
-  is written just before it. Rows of an incomplete stage (a kill between the two writes)
-  are dropped on open, so the stage is simply redone.
+  The picks row of stage s + 1 is written just before the results row of stage s, and the
+  stage's checkpoint after both; `run` makes the rows agree with the newest good
+  checkpoint before it continues (see `resume`).
   """
 
   def __init__(self, workdir: str):
     self.results_path = os.path.join(workdir, outputs.RESULTS_FILE)
     self.picks_path = os.path.join(workdir, outputs.PICKS_FILE)
-    results = outputs.read_jsonl(self.results_path)
-    picks = outputs.read_jsonl(self.picks_path)
-    done = {(r["trial"], r["stage"]) for r in results}
-    kept_picks = [p for p in picks
-                  if p["stage"] == 0 or (p["trial"], p["stage"] - 1) in done]
-    kept_results = [r for r in results
-                    if any(p["trial"] == r["trial"] and p["stage"] == r["stage"]
-                           for p in kept_picks)]
-    if len(kept_picks) != len(picks) or len(kept_results) != len(results):
-      logging.info("dropping the rows of an unfinished stage before resuming")
-      outputs.rewrite_jsonl(self.picks_path, kept_picks)
-      outputs.rewrite_jsonl(self.results_path, kept_results)
-    self.results: List[Dict] = kept_results
-    self.picks: Dict = {(p["trial"], p["stage"]): np.asarray(p["indices"], np.int64)
-                        for p in kept_picks}
-    self.done = {(r["trial"], r["stage"]) for r in kept_results}
+    self._set(outputs.read_jsonl(self.results_path), outputs.read_jsonl(self.picks_path))
+    self._clean = {path: outputs.is_clean_jsonl(path)
+                   for path in (self.results_path, self.picks_path)}
 
-  def add_picks(self, trial: int, stage: int, indices: np.ndarray) -> None:
+  def _set(self, results: List[Dict], picks: List[Dict]) -> None:
+    self.results: List[Dict] = list(results)
+    self.picks_rows: List[Dict] = list(picks)
+    self.picks: Dict = {(p["trial"], p["stage"]): np.asarray(p["indices"], np.int64)
+                        for p in picks}
+    self.done = {(r["trial"], r["stage"]) for r in results}
+
+  def reset(self, results: List[Dict], picks: List[Dict]) -> None:
+    """Replaces the rows, rewriting a file (atomically) when its rows differ or it ends in a
+    torn line."""
+    for path, new, old in ((self.results_path, results, self.results),
+                           (self.picks_path, picks, self.picks_rows)):
+      if (not self._clean[path] or [checkpoint.canonical(r) for r in new]
+          != [checkpoint.canonical(r) for r in old]):
+        outputs.rewrite_jsonl(path, new)
+        self._clean[path] = True
+    self._set(results, picks)
+
+  def add_picks(self, trial: int, stage: int, indices: np.ndarray,
+                names: Optional[Sequence[str]] = None) -> None:
     indices = np.asarray(indices, np.int64)
-    outputs.append_jsonl(self.picks_path, {"trial": trial, "stage": stage,
-                                           "indices": indices.tolist()})
+    row = {"trial": trial, "stage": stage, "indices": indices.tolist()}
+    if names is not None:
+      row["names"] = [str(n) for n in names]
+    outputs.append_jsonl(self.picks_path, row)
+    self.picks_rows.append(row)
     self.picks[(trial, stage)] = indices
 
   def add_result(self, row: Dict) -> None:
@@ -96,56 +124,236 @@ class RunFiles:
     return np.concatenate([self.picks[(trial, s)] for s in range(stage + 1)])
 
 
+def checkpoint_step(config: ml_collections.ConfigDict, trial: int, stage: int) -> int:
+  """The checkpoint step of (trial, stage): stages are numbered across trials."""
+  return trial * config.al.stages + stage
+
+
+def resume(files: RunFiles, checkpoints: checkpoint.Checkpoints) -> None:
+  """Makes the rows agree with the newest good checkpoint: a stage counts as done once its
+  checkpoint is written.
+
+  The newest checkpoint that restores, passes its checks and agrees with the files' rows of
+  the same stages wins; its rows become the files' rows. Rows of later stages (a kill
+  before or during that stage's checkpoint write, or a corrupt newest checkpoint) are
+  dropped and those stages redone; rows the files lack are restored from it. Checkpoints
+  passed over are moved aside, never deleted. With no good checkpoint the run starts over
+  (keeping only the initial pool of trial 0).
+  """
+  step, meta = checkpoints.latest_good(files.results, files.picks_rows)
+  if meta:
+    results, picks = meta["results"], meta["picks"]
+  else:  # only the initial pool of trial 0, a function of the seed, survives
+    results, picks = [], [p for p in files.picks_rows[:1] if (p["trial"], p["stage"]) == (0, 0)]
+  kept = {(r["trial"], r["stage"]) for r in results}
+  dropped = sorted(key for key in files.done if key not in kept)
+  kept_picks = {(p["trial"], p["stage"]) for p in picks}
+  dropped_picks = sorted(key for key in files.picks if key not in kept_picks)
+  if dropped or dropped_picks:
+    where = (f"the last good checkpoint (step {step}: trial {meta['trial']} stage "
+             f"{meta['stage']})" if meta else "the start (no good checkpoint)")
+    logging.warning("resuming from %s: dropping the results rows of trial/stage [%s] and "
+                    "the picks rows of [%s]; those stages are redone", where,
+                    ", ".join(f"{t}/{s}" for t, s in dropped),
+                    ", ".join(f"{t}/{s}" for t, s in dropped_picks))
+  restored = sorted(key for key in kept if key not in files.done)
+  if restored:
+    logging.warning("results.jsonl lacked %d row(s) that checkpoint step %d holds; "
+                    "restoring them", len(restored), step)
+  files.reset(results, picks)
+  checkpoints.discard_after(step)
+
+
+# Test-only: TAVAAL_TEST_KILL_AT='<point>@<step>' SIGKILLs this process at a named point of
+# the stage with that checkpoint step, to test that a killed run resumes to the same
+# outputs. Points, in order: 'train' (in Learner.fit, when the second permutation of the
+# training order is drawn), 'select' (selection done, its picks not yet written), 'picks'
+# (the next stage's picks row written, the results row not), 'results' (the results row
+# written, the checkpoint not), 'checkpoint' (the checkpoint write started, not finished).
+KILL_AT_ENV = "TAVAAL_TEST_KILL_AT"
+
+
+def _kill_if_asked(point: str, step: int) -> None:
+  if os.environ.get(KILL_AT_ENV) == f"{point}@{step}":
+    logging.warning("%s=%s: killing this process", KILL_AT_ENV, os.environ[KILL_AT_ENV])
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _KillOnSecondPermutation:
+  """Test-only stand-in for the training-order generator (see KILL_AT_ENV)."""
+
+  def __init__(self, rng: np.random.Generator, step: int):
+    self._rng, self._step, self._draws = rng, step, 0
+
+  def permutation(self, n):
+    self._draws += 1
+    if self._draws > 1:
+      _kill_if_asked("train", self._step)
+    return self._rng.permutation(n)
+
+  def __getattr__(self, name):
+    return getattr(self._rng, name)
+
+
+def independent_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The config of the independent learner (supplement Sec. 2): the same learner without
+  a ranker. `uses_ranker` keys on strategy.name and compat.ranker_for_all, so the copy
+  names the ranker-free 'random' strategy and turns ranker_for_all off; only `Learner`
+  reads this copy, never the selection."""
+  copy = config.copy_and_resolve_references()
+  with copy.unlocked():
+    copy.strategy.name = "random"
+    if "compat" in copy:
+      copy.compat.ranker_for_all = False
+  return copy
+
+
+def _write_stage_metrics(writer: MetricWriter, config, step: int, row: Dict,
+                         fit_epochs: Dict[str, List[float]], steps_per_second: float) -> None:
+  """Per-epoch training curves at step (stage step) * epochs + epoch + 1, adversary losses
+  per pass likewise, and the stage's figures at the stage step."""
+  epochs = config.train.epochs
+  for epoch in range(epochs):
+    writer.write_scalars(step * epochs + epoch + 1, {
+        f"train/{name}": values[epoch] for name, values in fit_epochs.items()
+        if len(values) > epoch})
+  for name in ("vae_loss", "disc_loss"):
+    values = row.get(name)
+    if isinstance(values, list):
+      for i, value in enumerate(values):
+        writer.write_scalars(step * len(values) + i + 1, {f"adversary/{name}": value})
+  stage = {f"stage/{name}": row[name] for name in STAGE_SCALARS
+           if isinstance(row.get(name), (int, float)) and not isinstance(row[name], bool)}
+  for name in ("vae_loss", "disc_loss"):
+    if isinstance(row.get(name), list) and row[name]:
+      stage[f"stage/{name}"] = row[name][-1]
+  stage["stage/train_steps_per_second"] = steps_per_second
+  writer.write_scalars(step, stage)
+  writer.flush()
+
+
 def _json_float(x: float):
   """NaN (e.g. a constant ranker's Spearman) becomes null: JSON has no NaN."""
   x = float(x)
   return None if np.isnan(x) else x
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict]:
-  """Runs (or resumes) every trial and stage; returns all results rows."""
+def run(config: ml_collections.ConfigDict, workdir: str, *, force: bool = False,
+        writer: Optional[MetricWriter] = None) -> List[Dict]:
+  """Runs (or resumes) every trial and stage; returns all results rows.
+
+  force: move an existing workdir aside to <workdir>.old-<timestamp> and start over.
+  writer: where per-epoch and per-stage metrics go; by default TensorBoard events in
+  <workdir>/tensorboard plus log lines (on process 0 only), closed at the end.
+  """
   config_checks.check_config(config)
+  with_independent = config.al.get("independent", False)
+  if not isinstance(with_independent, bool):
+    raise ConfigError(f"al.independent={with_independent!r} must be True or False")
+  if not force:
+    outputs.check_config_matches(workdir, config)  # refuse before anything is loaded
   dataset = load_dataset(config.dataset)
   config_checks.check_dataset_fit(config, dataset)
   select = STRATEGIES.get(config.strategy.name)
   mesh = parallel.make_mesh()
   learner = Learner(dataset, config, mesh)
+  independent = None
+  if with_independent:
+    independent = Learner(dataset, independent_config(config), mesh)
 
-  os.makedirs(workdir, exist_ok=True)
+  if force:
+    outputs.move_aside(workdir)
   outputs.write_or_check_config(workdir, config)
+  checkpoint.wait_for_all_processes("workdir ready")
+  own_writer = writer is None
+  if own_writer:
+    writer = metrics_writer.create_default_writer(os.path.join(workdir, TENSORBOARD_DIR))
   files = RunFiles(workdir)
-  total = config.trials * config.al.stages
-  if len(files.done) >= total:
-    logging.info("%s already holds all %d stages; nothing to do", workdir, total)
-    return files.results
-  if files.done:
-    logging.info("resuming %s: %d of %d stages done", workdir, len(files.done), total)
+  checkpoints = checkpoint.Checkpoints(workdir)
+  try:
+    resume(files, checkpoints)
+    total = config.trials * config.al.stages
+    if len(files.done) >= total:
+      logging.info("%s already holds all %d stages (results.jsonl, checkpoint step %d); "
+                   "nothing to do", workdir, total, total - 1)
+      return files.results
+    if files.done:
+      logging.info("resuming %s: %d of %d stages done", workdir, len(files.done), total)
 
-  progress = tqdm.tqdm(total=total, initial=len(files.done), desc="stages", unit="stage")
-  for trial in range(config.trials):
-    if (trial, 0) not in files.picks:
-      files.add_picks(trial, 0, initial_pool(config, trial, len(dataset.train)))
-    for stage in range(config.al.stages):
-      if (trial, stage) in files.done:
-        continue
-      row = run_stage(config, dataset, learner, select, files, trial, stage)
-      logging.info("trial %d stage %d: %d labeled, test accuracy %.4f (train %.1fs, "
-                   "select %.1fs)", trial, stage, row["num_labeled"], row["test_accuracy"],
-                   row["train_seconds"], row["select_seconds"])
-      progress.update(1)
-      progress.set_postfix(acc=f"{row['test_accuracy']:.3f}")
-  progress.close()
-  return files.results
+    progress = tqdm.tqdm(total=total, initial=len(files.done), desc="stages", unit="stage")
+    for trial in range(config.trials):
+      if (trial, 0) not in files.picks:
+        pool = initial_pool(config, trial, len(dataset.train))
+        files.add_picks(trial, 0, pool, _names(config, dataset, pool))
+      for stage in range(config.al.stages):
+        if (trial, stage) in files.done:
+          continue
+        step = checkpoint_step(config, trial, stage)
+        out = run_stage(config, dataset, learner, select, files, trial, stage, independent)
+        row = out.row
+        _kill_if_asked("results", step)
+        checkpoints.save(step, _checkpoint_state(config, out.state), {
+            "trial": trial, "stage": stage,
+            "labeled_idx": np.concatenate(
+                [files.picks[(trial, s)] for s in range(stage + 2)
+                 if (trial, s) in files.picks]).tolist(),
+            # Copies: the write finishes in the background while rows are appended.
+            "results": list(files.results), "picks": list(files.picks_rows)})
+        _kill_if_asked("checkpoint", step)
+        _write_stage_metrics(writer, config, step, row, out.epochs, out.steps_per_second)
+        logging.info("trial %d stage %d: %d labeled, test accuracy %.4f (train %.1fs, "
+                     "select %.1fs)", trial, stage, row["num_labeled"], row["test_accuracy"],
+                     row["train_seconds"], row["select_seconds"])
+        progress.update(1)
+        progress.set_postfix(acc=f"{row['test_accuracy']:.3f}")
+    progress.close()
+    checkpoints.wait_until_finished()
+    return files.results
+  finally:
+    checkpoints.close()  # waits for a checkpoint write in progress
+    if own_writer:
+      writer.close()
+    else:
+      writer.flush()
+
+
+def _names(config, dataset, indices: np.ndarray) -> Optional[List[str]]:
+  """The images' names (paths relative to dataset.path, `x_train[i]`) for the sources in
+  NAMED_SOURCES; None for the others."""
+  if config.dataset.name not in NAMED_SOURCES:
+    return None
+  return list(dataset.train.names(np.asarray(indices, np.int64)))
+
+
+def _checkpoint_state(config, state) -> Dict:
+  """What a checkpoint keeps of a trained learner, plus the run's root key."""
+  variables = {"params": state.params, "rng_key": jax.random.key_data(jax.random.key(config.seed))}
+  if state.batch_stats:
+    variables["batch_stats"] = state.batch_stats
+  return variables
+
+
+@dataclasses.dataclass
+class StageOutput:
+  row: Dict                        # the results row written
+  state: Any                       # the trained learner's state
+  epochs: Dict[str, List[float]]   # per-epoch training curves: loss, accuracy, ranking_loss
+  steps_per_second: float          # training steps per second of the fit
 
 
 def run_stage(config, dataset, learner: Learner, select, files: RunFiles, trial: int,
-              stage: int) -> Dict:
-  """Train on the labeled set, evaluate, and (unless last) pick the next labels."""
+              stage: int, independent: Optional[Learner] = None) -> StageOutput:
+  """Train on the labeled set, evaluate, (unless last) pick the next labels, and (with an
+  independent learner) train and evaluate it on the same labeled set."""
+  step = checkpoint_step(config, trial, stage)
   labeled_idx = files.labeled(trial, stage)
+  order = host_rng(config.seed, trial, stage, TRAIN_ORDER)
+  if os.environ.get(KILL_AT_ENV) == f"train@{step}":
+    order = _KillOnSecondPermutation(order, step)
   start = time.perf_counter()
-  fit = learner.fit(labeled_idx, jax_key(config.seed, trial, stage, LEARNER_KEY),
-                    host_rng(config.seed, trial, stage, TRAIN_ORDER),
+  fit = learner.fit(labeled_idx, jax_key(config.seed, trial, stage, LEARNER_KEY), order,
                     description=f"trial {trial} stage {stage}")
+  fit_seconds = time.perf_counter() - start
   test = learner.evaluate(fit.state, dataset.test)
   train_seconds = time.perf_counter() - start
 
@@ -162,9 +370,13 @@ def run_stage(config, dataset, learner: Learner, select, files: RunFiles, trial:
         key=jax_key(config.seed, trial, stage, SELECTION_KEY), learner=learner,
         learner_state=fit.state)
     picks = check_selection(select(context), context, config.strategy.name)
+    # Selection runs on every host; they must agree before process 0 records the picks.
+    parallel.assert_same_on_all_hosts(picks, f"the picks of trial {trial} stage {stage}")
     diagnostics = {k: _json_float(v) if isinstance(v, float) else v
                    for k, v in context.diagnostics.items()}
-    files.add_picks(trial, stage + 1, picks)
+    _kill_if_asked("select", step)
+    files.add_picks(trial, stage + 1, picks, _names(config, dataset, picks))
+    _kill_if_asked("picks", step)
   select_seconds = time.perf_counter() - start
 
   row = {
@@ -184,5 +396,21 @@ def run_stage(config, dataset, learner: Learner, select, files: RunFiles, trial:
         "ranker_spearman": _json_float(test["ranker_spearman"]),
     })
   row.update(diagnostics)
+  if independent is not None:
+    # Its own streams: the main learner's draws, and so the picks, do not change.
+    start = time.perf_counter()
+    independent_fit = independent.fit(
+        labeled_idx, jax_key(config.seed, trial, stage, INDEPENDENT_KEY),
+        host_rng(config.seed, trial, stage, INDEPENDENT_ORDER),
+        description=f"trial {trial} stage {stage} (independent)")
+    independent_test = independent.evaluate(independent_fit.state, dataset.test)
+    row.update(independent_accuracy=float(independent_test["accuracy"]),
+               independent_test_loss=float(independent_test["loss"]),
+               independent_seconds=time.perf_counter() - start)
   files.add_result(row)
-  return row
+
+  steps = steps_per_epoch(len(labeled_idx), config.train.batch_size) * config.train.epochs
+  epochs = {"loss": fit.epoch_loss, "accuracy": fit.epoch_accuracy}
+  if fit.epoch_ranking_loss:
+    epochs["ranking_loss"] = fit.epoch_ranking_loss
+  return StageOutput(row, fit.state, epochs, steps / max(fit_seconds, 1e-9))

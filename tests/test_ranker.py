@@ -19,8 +19,15 @@ from tavaal_jax.scoring import score_pool
 from tests.conftest import tiny
 
 
-def ranker_config(**train):
+def _random_config():
+  """Tiny digits with random selection: no ranker unless a test attaches one."""
   config = tiny(digits.get_config())
+  config.strategy.name = "random"
+  return config
+
+
+def ranker_config(**train):
+  config = _random_config()
   config.compat.ranker_for_all = True  # strategy stays 'random'
   for name, value in train.items():
     config.train[name] = value
@@ -60,7 +67,7 @@ def test_ranker_shapes_and_any_spatial_size():
 
 
 def test_uses_ranker():
-  config = tiny(digits.get_config())
+  config = _random_config()
   assert RANKER_STRATEGIES == ("lloss", "tavaal")
   assert not uses_ranker(config)
   for name in RANKER_STRATEGIES:
@@ -72,7 +79,7 @@ def test_uses_ranker():
 
 
 def test_no_ranker_no_ranker_params(dataset):
-  config = tiny(digits.get_config())
+  config = _random_config()
   learner = Learner(dataset, config, parallel.make_mesh())
   assert not learner.has_ranker and learner.model.ranker is None
   state = learner.init(jax.random.key(0), num_labeled=8)
@@ -180,7 +187,7 @@ def test_fit_records_ranking_loss_and_evaluate_gives_spearman(dataset, fitted):
 
 
 def test_no_ranker_fit_has_empty_ranking_curve(dataset):
-  config = tiny(digits.get_config())
+  config = _random_config()
   learner = Learner(dataset, config, parallel.make_mesh())
   fit = learner.fit(np.arange(16), jax.random.key(0), np.random.default_rng(0))
   assert fit.epoch_ranking_loss == []
@@ -190,7 +197,7 @@ def test_no_ranker_fit_has_empty_ranking_curve(dataset):
 def test_odd_batch_size_with_ranker_is_refused(dataset):
   with pytest.raises(ConfigError, match="train.batch_size"):
     Learner(dataset, ranker_config(batch_size=7), parallel.make_mesh())
-  config = tiny(digits.get_config())
+  config = _random_config()
   config.train.batch_size = 7
   Learner(dataset, config, parallel.make_mesh())  # fine without a ranker
 
