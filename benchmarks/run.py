@@ -1,6 +1,6 @@
 r"""Measured speed of tavaal_jax against its comparators, written to one JSON file.
 
-  python -m benchmarks.run --out bench.json                 # the issue's sizes (~30 min on 2 cores)
+  python -m benchmarks.run --out bench.json                 # the issue's sizes (long on 2 cores)
   python -m benchmarks.run --quick --out bench_quick.json   # tiny sizes, a smoke run
   python -m benchmarks.run --out bench.json --levers        # also the XLA-flag / chunk sweeps
 
@@ -15,6 +15,7 @@ faster); a missing comparator is null with a `*_reason`.
 """
 
 import argparse
+import concurrent.futures
 import importlib.util
 import json
 import os
@@ -43,7 +44,9 @@ QUICK = dict(batch_size=8, image_size=16, width=4, vae_batch_size=8, vae_width=8
              memory_pools=(500, 5000), memory_width=4, memory_image_size=16,
              memory_batch_size=250,
              stage=dict(stages=2, width=4, epochs=1, vae_epochs=1, subset=100, initial=20,
-                        budget=20, strategy="random"))
+                        budget=20, strategy="random"),
+             # A smoke run shares the cores among its workers: one thread each.
+             torch_threads=1)
 
 SECTIONS = ("machine", "train_step", "adversary_step", "scoring", "coreset", "stage",
             "scoring_memory")
@@ -253,7 +256,8 @@ def torch_unavailable(args) -> Optional[str]:
 
 def measure(args, p: Dict[str, Any], log) -> Dict[str, Any]:
   """Runs every requested measurement and assembles the JSON object of each."""
-  env = worker_env(args.device, args.xla_flags, args.fast_compile)
+  env = worker_env(args.device, args.xla_flags, args.fast_compile,
+                   "--xla_cpu_multi_thread_eigen=false" if args.quick else "")
   torch_reason = torch_unavailable(args)
   p = dict(p, torch_device="cpu" if args.device == "cpu" else "cuda")
   if torch_reason is None and args.device != "cpu":
@@ -291,26 +295,42 @@ def measure(args, p: Dict[str, Any], log) -> Dict[str, Any]:
     done = set(figures["jax"])
     jax_sections = [s for s in jax_sections if s not in done]
     torch_sections = [s for s in torch_sections if s not in done and s not in errors]
+  jobs = []   # (backend, sections, params, key prefix)
   for backend, sections in (("jax", jax_sections), ("torch", torch_sections),
                             ("numpy", ["coreset"] if "coreset" in wanted else [])):
-    for chunk in group(sections):
-      try:
-        figures[backend].update(run_worker(chunk, backend, p, env, log=log))
-        save_partial()
-      except WorkerError as error:
-        if backend == "jax":
-          raise
-        log(f"  {error}")
-        for section in chunk:
-          errors[section] = str(error)[-800:]
+    jobs += [(backend, chunk, p, "") for chunk in group(sections)]
   if "scoring_memory" in wanted:
     for n in p["memory_pools"]:
-      out = run_worker(["scoring_memory_one"], "jax", dict(
+      jobs.append(("jax", ["scoring_memory_one"], dict(
           pool=n, width=p["memory_width"], image_size=p["memory_image_size"],
           scoring_batch_size=p["memory_batch_size"], scan_steps=p["scan_steps"],
-          outputs="scalar"), env, log=log)
-      figures["jax"][f"scoring_memory_{n}"] = out["scoring_memory_one"]
-      save_partial()
+          outputs="scalar"), f"scoring_memory_{n}"))
+
+  def run_job(job):
+    backend, sections, params, key = job
+    try:
+      out = run_worker(sections, backend, params, env, log=log)
+    except WorkerError as error:
+      if backend == "jax":
+        raise
+      log(f"  {error}")
+      for section in sections:
+        errors[section] = str(error)[-800:]
+      return
+    if key:
+      figures[backend][key] = out["scoring_memory_one"]
+    else:
+      figures[backend].update(out)
+    save_partial()
+
+  if args.quick:
+    # A smoke run: the workers are mostly compiling (one core each), so run them together.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
+      for future in [pool.submit(run_job, job) for job in jobs]:
+        future.result()
+  else:
+    for job in jobs:
+      run_job(job)
   return assemble(figures, p, wanted, torch_reason, errors, log)
 
 

@@ -25,6 +25,8 @@ from benchmarks.common import Bench, SyntheticSource, repeat, run_bench, summary
 
 
 def _device(p: Dict[str, Any]) -> torch.device:
+  if p.get("torch_threads"):
+    torch.set_num_threads(int(p["torch_threads"]))
   return torch.device(p.get("torch_device", "cpu"))
 
 
