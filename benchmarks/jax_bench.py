@@ -44,6 +44,7 @@ def _config(p: Dict[str, Any]):
   config.vae.width = int(p.get("vae_width", 128))
   config.vae.latent_dim = int(p.get("latent_dim", 64))
   config.vae.batch_size = int(p.get("vae_batch_size", 128))
+  config.vae.conv_form = str(p.get("conv_form", "auto"))
   return config
 
 
@@ -190,11 +191,9 @@ def train_step_scan(p: Dict[str, Any]) -> Dict[str, Any]:
 def prepare_adversary_step(p: Dict[str, Any]) -> Bench:
   """One TA-VAAL iteration: the real `vae_step` then `disc_step` (Adam), conditioned on r.
 
-  p['deconv'] == 'phases' (a lever): the decoder's transposed convolutions are computed as
-  phase convolutions (`PhaseConvTranspose`, same parameters, same outputs).
+  p['conv_form'] sets config.vae.conv_form ('auto': phase convolutions on CPU; 'native'
+  measures flax's Conv / ConvTranspose, the form before issue 6).
   """
-  if p.get("deconv") == "phases":
-    use_phase_conv_transpose()
   if p.get("strided") == "s2d":
     use_s2d_strided_conv()
   from tavaal_jax import adversary, parallel
@@ -419,6 +418,7 @@ def deconv(p: Dict[str, Any]) -> Dict[str, Any]:
   Checks both give the same output and input/kernel gradients before timing.
   """
   import flax.linen as nn
+  from tavaal_jax.models.phase_conv import conv_transpose_k4s2_phases
   b, w = int(p.get("vae_batch_size", 128)) * 2, int(p.get("vae_width", 128))
   s0 = int(p.get("image_size", 32)) // 8
   layers = [(s0 * 2**i, 8 * w // 2**i, 4 * w // 2**i) for i in range(3)]
@@ -452,29 +452,6 @@ def deconv(p: Dict[str, Any]) -> Dict[str, Any]:
   return {"layers": results}
 
 
-def conv_transpose_k4s2_phases(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """flax.linen.ConvTranspose(kernel (4, 4), strides 2, padding 'SAME', no kernel flip) of
-  x [B, H, W, Cin] with kernel [4, 4, Cin, Cout] -> [B, 2H, 2W, Cout], as four 2x2 convs.
-
-  Output row 2i uses input rows (i-1, i) with kernel rows (0, 2); row 2i+1 uses (i, i+1)
-  with rows (1, 3); likewise for columns.
-  """
-  dn = ("NHWC", "HWIO", "NHWC")
-  taps = {0: (jnp.array([0, 2]), (1, 0)), 1: (jnp.array([1, 3]), (0, 1))}
-  rows = []
-  for a in (0, 1):
-    ka, pa = taps[a]
-    cols = []
-    for c in (0, 1):
-      kc, pc = taps[c]
-      k = kernel[ka][:, kc]
-      cols.append(jax.lax.conv_general_dilated(x, k, (1, 1), (pa, pc), dimension_numbers=dn))
-    rows.append(jnp.stack(cols, axis=3))            # [B, H, W, 2(c), Cout]
-  y = jnp.stack(rows, axis=2)                       # [B, H, 2(a), W, 2(c), Cout]
-  bsz, h, _, w, _, cout = y.shape
-  return y.reshape(bsz, 2 * h, 2 * w, cout)
-
-
 def train_step(p):
   return run_bench(prepare_train_step(p), int(p.get("reps", 5)))
 
@@ -489,35 +466,6 @@ def scoring(p):
 
 PAIRED = {"train_step": prepare_train_step, "adversary_step": prepare_adversary_step,
           "scoring": prepare_scoring}
-
-def _phase_conv_transpose_class():
-  import flax.linen as nn
-
-  class PhaseConvTranspose(nn.Module):
-    """flax.linen.ConvTranspose(features, (4, 4), strides (2, 2), padding 'SAME') with the
-    same 'kernel' parameter [4, 4, Cin, Cout] (same initialisation), computed by
-    `conv_transpose_k4s2_phases`."""
-
-    features: int
-    use_bias: bool = False
-    dtype: Any = None
-    param_dtype: Any = jnp.float32
-    kernel_init: Any = nn.initializers.lecun_normal()
-    bias_init: Any = nn.initializers.zeros
-
-    @nn.compact
-    def __call__(self, x):
-      kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features),
-                          self.param_dtype)
-      dtype = self.dtype or x.dtype
-      y = conv_transpose_k4s2_phases(x.astype(dtype), kernel.astype(dtype))
-      if self.use_bias:
-        y = y + self.param("bias", self.bias_init, (self.features,), self.param_dtype
-                           ).astype(dtype)
-      return y
-
-  return PhaseConvTranspose
-
 
 def conv_stride2_s2d(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """A k x k (k = 3 or 4), stride-2, padding-1 convolution of x [B, H, W, Cin] (H, W even) with
@@ -575,23 +523,6 @@ def use_s2d_strided_conv() -> None:
     return original(features, kernel_size, strides=strides, padding=padding, **kwargs)
 
   nn.Conv = conv
-
-
-def use_phase_conv_transpose() -> None:
-  """Makes flax.linen.ConvTranspose build a PhaseConvTranspose for k4 s2 'SAME' layers in
-  this process (a harness-only lever; the package is not changed)."""
-  import flax.linen as nn
-  original = nn.ConvTranspose
-  phase = _phase_conv_transpose_class()
-
-  def conv_transpose(features, kernel_size, strides=None, padding="SAME", **kwargs):
-    if (tuple(kernel_size) == (4, 4) and tuple(strides or (1, 1)) == (2, 2)
-        and padding == "SAME" and not kwargs.get("transpose_kernel", False)):
-      kwargs.pop("transpose_kernel", None)
-      return phase(features, **kwargs)
-    return original(features, kernel_size, strides=strides, padding=padding, **kwargs)
-
-  nn.ConvTranspose = conv_transpose
 
 
 SECTIONS = {

@@ -432,17 +432,16 @@ def assemble(figures, p, wanted, torch_reason, errors, log) -> Dict[str, Any]:
 
 def structure_levers(args, p, adv, env, log) -> Dict[str, Any]:
   """Whole steps with the convolutions written differently (same parameters, same outputs
-  to ~1e-6; see jax_bench.PhaseConvTranspose / use_s2d_strided_conv), paired against the
-  package as it is, and an XLA flag on top."""
+  to ~1e-6; see tavaal_jax.models.phase_conv / jax_bench.use_s2d_strided_conv), paired
+  against the package as it is, and an XLA flag on top."""
   ynn = "--xla_cpu_experimental_ynn_fusion_type=dot,eltwise,reduce,individual_convolution"
   flagged = worker_env(args.device, args.xla_flags, args.fast_compile, ynn)
   out: Dict[str, Any] = {}
   for section, sp, variants in (
-      ("adversary_step", adv, {"package": (env, {}), "phase deconv": (env, {"deconv": "phases"}),
-                               "phase deconv + s2d conv": (env, {"deconv": "phases",
-                                                                 "strided": "s2d"}),
-                               "phase deconv + s2d conv + ynn": (flagged, {
-                                   "deconv": "phases", "strided": "s2d"})}),
+      ("adversary_step", adv, {"package": (env, {}),
+                               "native convs": (env, {"conv_form": "native"}),
+                               "s2d conv": (env, {"strided": "s2d"}),
+                               "s2d conv + ynn": (flagged, {"strided": "s2d"})}),
       ("train_step", p, {"package": (env, {}), "ynn": (flagged, {}),
                          "s2d conv": (env, {"strided": "s2d"}),
                          "s2d conv + ynn": (flagged, {"strided": "s2d"})})):
@@ -576,8 +575,8 @@ def parse_args(argv=None):
   parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparator")
   parser.add_argument("--xla-flags", default="", help="XLA_FLAGS for every JAX worker")
   parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="extra worker parameter, e.g. deconv=phases or strided=s2d (the "
-                           "harness-only levers of the JAX side; see BENCHMARKS.md)")
+                      help="extra worker parameter, e.g. conv_form=native or "
+                           "strided=s2d (levers of the JAX side; see BENCHMARKS.md)")
   parser.add_argument("--fast-compile", action="store_true",
                       help="jax_disable_most_optimizations in the workers (smoke runs only)")
   parser.add_argument("--levers", action="store_true",

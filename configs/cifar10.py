@@ -79,6 +79,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.vae.batch_size = 128
   config.vae.steps_per_iteration = 1    # VAE steps per discriminator step (VAAL uses 2)
   config.vae.ranker_input = "rank"      # how r is normalised: 'rank' (paper) | 'sigmoid' (release)
+  # How the k4 s2 layers run: 'auto' ('phases' on CPU, where XLA's transposed convs are slow;
+  # 'native' on GPU/TPU) | 'phases' (as 2x2 convs) | 'native' (nn.ConvTranspose). Same maps.
+  config.vae.conv_form = "auto"
   config.vae.optimizer = _adam(5e-4)
 
   # The discriminator: an MLP on [mu, r] ending in one sigmoid unit (zeta_3).

@@ -261,6 +261,7 @@ def test_wae_with_raw_ranker_to_discriminator(mesh):
     ("ranker_input", "softmax", "vae.ranker_input"),
     ("kl_reduction", "median", "vae.kl_reduction"),
     ("steps_per_iteration", 0, "vae.steps_per_iteration"),
+    ("conv_form", "bilinear", "vae.conv_form"),
 ])
 def test_config_errors_before_training(field, value, match, mesh):
   config = _config()

@@ -47,8 +47,11 @@ def test_four_device_run_picks_what_one_device_picks(strategy, tmp_path):
   experiment.run(tiny_config(strategy), one)   # this process sees one device
   assert _rows(four, "picks.jsonl") == _rows(one, "picks.jsonl")
   for a, b in zip(_rows(four, "results.jsonl"), _rows(one, "results.jsonl")):
-    # Reductions run in another order over 4 devices: accuracies may differ by an image.
-    assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 2 / 360 + 1e-9
+    # Reductions run in another order over 4 devices. The width-4 model trained for one
+    # epoch sits near chance, where that rounding can flip a few borderline test images
+    # (7 of 360 seen with XLA:CPU's Eigen convolutions), so the loss is the close check.
+    assert a["test_loss"] == pytest.approx(b["test_loss"], rel=2e-3)
+    assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 0.03
 
 
 def test_batch_size_not_divisible_by_the_devices_is_a_clear_error(tmp_path):

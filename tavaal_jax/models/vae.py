@@ -4,6 +4,8 @@ Encoder: four k4 s2 p1 convs of widths width x (1, 2, 4, 8), each BatchNorm + Re
 two Dense heads for mu and logvar. Decoder: [z, r] (r: one normalised ranker output per
 image, TA-VAAL) or z alone (VAAL) -> Dense(8 * width * s_h * s_w) -> three k4 s2 transposed
 convs of widths 4w, 2w, w, each BatchNorm + ReLU -> a 1x1 conv to the image channels.
+On CPU the transposed convs (and the encoder's input gradients) are computed as 2x2
+convolutions (models/phase_conv.py): the same maps and parameters, several times faster there.
 
 Images whose height or width is not a multiple of 16 (Fashion-MNIST's 28x28) are zero-padded
 (centred, in the normalised space) to the next multiple for the encoder; the reconstruction
@@ -25,11 +27,17 @@ import jax
 import jax.numpy as jnp
 
 from tavaal_jax.errors import ConfigError
+from tavaal_jax.models.phase_conv import PhaseConvTranspose, PhaseGradConv
 
 # PyTorch's kaiming_normal_ (fan_in, relu), which VAAL's `kaiming_init` applies to every layer.
 kernel_init = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
 
 MIN_IMAGE_SIZE = 16   # four stride-2 convs
+
+# How the k4 s2 layers are computed (vae.conv_form): 'phases' (models/phase_conv.py: the
+# decoder's transposed convs and the encoder's input gradients as 2x2 convs, fast on XLA:CPU)
+# or 'native' (nn.Conv / nn.ConvTranspose). The same maps and parameters either way.
+CONV_FORMS = ("phases", "native")
 
 
 def _batch_norm(train: bool, dtype: Any) -> nn.BatchNorm:
@@ -60,19 +68,32 @@ class Encoder(nn.Module):
   latent_dim: int
   width: int = 128
   dtype: Any = jnp.float32
+  conv_form: str = "phases"
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> Tuple[jax.Array, jax.Array]:
     y = x.astype(self.dtype)
     for i, mult in enumerate((1, 2, 4, 8)):
-      y = nn.Conv(self.width * mult, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
-                  use_bias=False, dtype=self.dtype, param_dtype=jnp.float32,
-                  kernel_init=kernel_init, name=f"conv{i}")(y)
+      y = self._downsample(self.width * mult, f"conv{i}")(y)
       y = nn.relu(_batch_norm(train, self.dtype)(y))
     y = y.reshape((y.shape[0], -1)).astype(jnp.float32)
     mu = nn.Dense(self.latent_dim, kernel_init=kernel_init, name="mu")(y)
     logvar = nn.Dense(self.latent_dim, kernel_init=kernel_init, name="logvar")(y)
     return mu, logvar
+
+  def _downsample(self, features: int, name: str) -> nn.Module:
+    """A k4 s2 p1 conv that halves H and W."""
+    if self.conv_form == "phases":
+      return PhaseGradConv(features, dtype=self.dtype, param_dtype=jnp.float32,
+                           kernel_init=kernel_init, name=name)
+    _check_conv_form(self.conv_form)
+    return nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=False,
+                   dtype=self.dtype, param_dtype=jnp.float32, kernel_init=kernel_init, name=name)
+
+
+def _check_conv_form(conv_form: str) -> None:
+  if conv_form not in CONV_FORMS:
+    raise ConfigError(f"vae.conv_form={conv_form!r}; valid: {', '.join(CONV_FORMS)}")
 
 
 class Decoder(nn.Module):
@@ -81,6 +102,7 @@ class Decoder(nn.Module):
   width: int = 128
   channels: int = 3
   dtype: Any = jnp.float32
+  conv_form: str = "phases"
 
   @nn.compact
   def __call__(self, z: jax.Array, start: Tuple[int, int], train: bool) -> jax.Array:
@@ -88,14 +110,21 @@ class Decoder(nn.Module):
     y = nn.Dense(8 * self.width * sh * sw, kernel_init=kernel_init, name="fc")(z)
     y = y.reshape((y.shape[0], sh, sw, 8 * self.width)).astype(self.dtype)
     for i, mult in enumerate((4, 2, 1)):
-      # 'SAME' padding with stride 2 doubles the size exactly, as torch's k4 s2 p1 does.
-      y = nn.ConvTranspose(self.width * mult, (4, 4), strides=(2, 2), padding="SAME",
-                           use_bias=False, dtype=self.dtype, param_dtype=jnp.float32,
-                           kernel_init=kernel_init, name=f"deconv{i}")(y)
+      y = self._upsample(self.width * mult, f"deconv{i}")(y)
       y = nn.relu(_batch_norm(train, self.dtype)(y))
     y = nn.Conv(self.channels, (1, 1), dtype=self.dtype, param_dtype=jnp.float32,
                 kernel_init=kernel_init, name="out")(y)
     return y.astype(jnp.float32)
+
+  def _upsample(self, features: int, name: str) -> nn.Module:
+    """A k4 s2 layer that doubles H and W exactly, as torch's k4 s2 p1 transposed conv does."""
+    if self.conv_form == "phases":
+      return PhaseConvTranspose(features, dtype=self.dtype, param_dtype=jnp.float32,
+                                kernel_init=kernel_init, name=name)
+    _check_conv_form(self.conv_form)
+    return nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
+                            dtype=self.dtype, param_dtype=jnp.float32, kernel_init=kernel_init,
+                            name=name)
 
 
 class VAE(nn.Module):
@@ -106,6 +135,8 @@ class VAE(nn.Module):
   stochastic: z = mu + exp(logvar / 2) * eps in train mode (VAE); False gives the
   deterministic encoder of WAE-MMD (z = mu always). In eval mode z = mu.
   dtype: computation dtype; parameters, statistics and outputs are float32.
+  conv_form: the k4 s2 layers as 'phases' (2x2 convolutions, fast on XLA:CPU) or 'native'
+  (nn.Conv / nn.ConvTranspose); the same maps and parameters.
   """
 
   latent_dim: int
@@ -114,10 +145,11 @@ class VAE(nn.Module):
   conditioned: bool = False
   stochastic: bool = True
   dtype: Any = jnp.float32
+  conv_form: str = "phases"
 
   def setup(self):
-    self.encoder = Encoder(self.latent_dim, self.width, self.dtype)
-    self.decoder = Decoder(self.width, self.channels, self.dtype)
+    self.encoder = Encoder(self.latent_dim, self.width, self.dtype, self.conv_form)
+    self.decoder = Decoder(self.width, self.channels, self.dtype, self.conv_form)
 
   def encode(self, x: jax.Array, train: bool = False) -> Tuple[jax.Array, jax.Array]:
     """x float32 [B, H, W, C] -> (mu [B, d], logvar [B, d]) float32."""
