@@ -255,17 +255,18 @@ def prepare_scoring(p: Dict[str, Any]) -> Bench:
   indices = np.arange(n)
   run = functools.partial(score_pool, learner.predict_batch, state, source,
                           batch_size=batch, mesh=learner.mesh, scan_steps=scan_steps)
-  # Warm-up: compiles the full-chunk shape (the last chunk is padded to the same shape).
+  # Warm-up: compiles the full-chunk shape and the last (shorter) chunk's.
   start = time.perf_counter()
   run(indices[:min(n, batch * scan_steps)])
+  if n > batch * scan_steps and n % (batch * scan_steps):
+    run(indices[:n % (batch * scan_steps)])
   warmup_seconds = time.perf_counter() - start
   images, _ = source.get(np.arange(batch))
   per_batch = jax.jit(learner.predict_batch).lower(state, images, {}, jax.random.key(0))
-  chunk = batch * min(scan_steps, -(-n // batch))
   out = {}
   info = dict(warmup_seconds=warmup_seconds,
               flops_per_image=_flops(per_batch.compile()) / batch, pool=n, batch_size=batch,
-              scan_steps=scan_steps, padded_images=-(-n // chunk) * chunk,
+              scan_steps=scan_steps, padded_images=-(-n // batch) * batch,
               param_count=_count(state.params))
   return Bench(lambda: out.update(run(indices)), n, "images", info,
                finish=lambda: {"peak_rss_mb": peak_rss_mb(), "outputs": sorted(out)})

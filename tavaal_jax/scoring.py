@@ -3,8 +3,9 @@
 `score_pool` maps a per-batch function over the images at `indices` of a source. The host
 reads `scan_steps` batches at a time (one chunk), the device maps the function over the
 chunk's batches with `jax.lax.map` in one dispatch, and only the per-sample outputs are
-kept, so memory does not grow with the pool beyond them. The last chunk is padded and
-masked: a padded row never reaches the result.
+kept, so memory does not grow with the pool beyond them. The last chunk holds only the
+batches it needs (fewer steps, a second compiled shape) and its last batch is padded and
+masked: a padded row never reaches the result, and at most batch_size - 1 rows are padded.
 """
 
 import functools
@@ -39,7 +40,8 @@ def score_pool(batch_fn: BatchFn, state: Any, source: ImageSource, indices: np.n
   as the same Python object across calls to reuse the compilation. `extras` are per-sample
   arrays aligned with `indices` ([n, ...]) handed to batch_fn batch by batch. `key` is
   folded with the batch number, so every batch draws different randomness. Pools smaller
-  than `scan_steps` batches are mapped in fewer steps (one compilation per such size).
+  than `scan_steps` batches, and the last chunk of a pool, are mapped in fewer steps (one
+  compilation per such step count, at most `scan_steps` over all calls).
   Returns {name: np.ndarray [n, ...]} in the order of `indices`.
   """
   parallel.check_batch_size(batch_size, mesh, "scoring batch size")
@@ -49,18 +51,21 @@ def score_pool(batch_fn: BatchFn, state: Any, source: ImageSource, indices: np.n
   # Batches on axis 1 are split over devices; axis 0 is the lax.map axis. Each process
   # reads only its rows of every batch.
   rows = parallel.local_rows(mesh, batch_size)
-  positions = np.arange(len(indices))
-  # A pool smaller than a full chunk is not padded out to `scan_steps` batches.
-  scan_steps = max(1, min(scan_steps, -(-len(indices) // batch_size)))
   outputs = []
-  for chunk_number, (chunk_positions, mask) in enumerate(
-      padded_batches(positions, batch_size * scan_steps)):
-    steps = scan_steps
+  chunk_size = batch_size * max(1, scan_steps)
+  for chunk_number, start in enumerate(range(0, len(indices), chunk_size)):
+    real = np.arange(start, min(start + chunk_size, len(indices)))
+    # A short (last) chunk maps only the batches it needs instead of padding to a full
+    # chunk: 10,000 images at 500 x 8 process 10,000 rows, not 12,000.
+    steps = -(-len(real) // batch_size)
+    chunk_positions, mask = next(padded_batches(real, steps * batch_size))
     local_positions = chunk_positions.reshape(steps, batch_size)[:, rows]
     images, _ = source.get(indices[local_positions.ravel()])
     images = images.reshape(local_positions.shape + images.shape[1:])
     chunk_extras = {k: v[local_positions] for k, v in extras.items()}
-    first = chunk_number * steps
+    # Batch numbers count from the pool's start, so a batch's key does not depend on
+    # how the pool was cut into chunks.
+    first = chunk_number * max(1, scan_steps)
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(first, first + steps))
     images, chunk_extras = parallel.shard_batch(mesh, (images, chunk_extras), batch_size,
                                                 axis=1)

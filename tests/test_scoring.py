@@ -44,3 +44,32 @@ def test_empty_pool_gives_empty_result():
   out = score_pool(_batch_fn, jnp.zeros(4), source, np.array([], np.int64), batch_size=2,
                    mesh=parallel.make_mesh(), extras={"offset": np.zeros(0)})
   assert out == {}
+
+
+class _CountingSource(ArraySource):
+  """An ArraySource that counts the rows it is asked for."""
+
+  rows_read = 0
+
+  def get(self, indices):
+    self.rows_read += len(indices)
+    return super().get(indices)
+
+
+def test_last_chunk_is_short_and_keys_do_not_depend_on_chunking():
+  """37 images in batches of 4, 3 per chunk: the last chunk maps one batch (40 rows read,
+  not 48), and every batch draws the same randomness however the pool is chunked."""
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 255, (50, 3, 3, 1), np.uint8)
+  indices = rng.permutation(50)[:37]
+  runs = {}
+  for scan_steps in (3, 1, 10):
+    source = _CountingSource(images, np.zeros(50))
+    runs[scan_steps] = score_pool(
+        _batch_fn, jnp.ones(9), source, indices, batch_size=4, mesh=parallel.make_mesh(),
+        extras={"offset": np.zeros(37, np.float32)}, scan_steps=scan_steps,
+        key=jax.random.key(5))
+    assert source.rows_read == 40
+  for scan_steps in (1, 10):
+    np.testing.assert_array_equal(runs[scan_steps]["noise"], runs[3]["noise"])
+    np.testing.assert_array_equal(runs[scan_steps]["score"], runs[3]["score"])
