@@ -1,9 +1,10 @@
 """XLA:CPU flags the package sets before JAX creates its CPU backend.
 
 jax 0.10.2's XLA:CPU hands convolutions to YNNPACK ("ynn_fusion" ops in a profile). On the
-x86 CPUs measured here (AMD EPYC, AVX-512) Eigen's convolutions, the other code path, are
-1.2-2.7x faster per layer (forward, input and kernel gradients; BENCHMARKS.md, "XLA:CPU
-flags"), so the package turns the YNNPACK fusions off. The flag only concerns the CPU
+x86 CPU measured here (AMD EPYC, AVX-512) Eigen's convolutions, the other code path, were up
+to 2.7x faster per layer (forward, input and kernel gradients) and the train step, VAE + D
+iteration and scoring pass 1.2-1.35x faster (BENCHMARKS.md, "What changed", 2), so the
+package turns the YNNPACK fusions off. The flag only concerns the CPU
 backend: GPU and TPU runs are unaffected.
 
 A user who sets `--xla_cpu_experimental_ynn_fusion_type` in XLA_FLAGS keeps their value.

@@ -2,7 +2,7 @@
 
 `flax.linen.ConvTranspose` lowers to a convolution with `lhs_dilation=2`: three quarters of
 its multiplications hit inserted zeros, and XLA:CPU runs it (and its gradients) 10-18x
-slower than plain convolutions of the same map (BENCHMARKS.md, "Levers measured"). The same
+slower than plain convolutions of the same map (BENCHMARKS.md, "What changed", 1). The same
 map splits by output phase: output row 2i reads input rows (i - 1, i) with kernel rows
 (0, 2); row 2i + 1 reads rows (i, i + 1) with kernel rows (1, 3); columns likewise. Each of
 the four (row phase, column phase) pairs is a 2x2 stride-1 convolution, and a reshape

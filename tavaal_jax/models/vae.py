@@ -4,8 +4,9 @@ Encoder: four k4 s2 p1 convs of widths width x (1, 2, 4, 8), each BatchNorm + Re
 two Dense heads for mu and logvar. Decoder: [z, r] (r: one normalised ranker output per
 image, TA-VAAL) or z alone (VAAL) -> Dense(8 * width * s_h * s_w) -> three k4 s2 transposed
 convs of widths 4w, 2w, w, each BatchNorm + ReLU -> a 1x1 conv to the image channels.
-On CPU the transposed convs (and the encoder's input gradients) are computed as 2x2
-convolutions (models/phase_conv.py): the same maps and parameters, several times faster there.
+With conv_form='phases' (vae.conv_form 'auto' on CPU) the transposed convs and the encoder's
+input gradients are computed as 2x2 convolutions (models/phase_conv.py): the same maps and
+parameters, several times faster on XLA:CPU.
 
 Images whose height or width is not a multiple of 16 (Fashion-MNIST's 28x28) are zero-padded
 (centred, in the normalised space) to the next multiple for the encoder; the reconstruction
