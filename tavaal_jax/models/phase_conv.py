@@ -78,33 +78,31 @@ def _conv_k4s2_backward(residuals, dy):
 conv_k4s2.defvjp(_conv_k4s2_forward, _conv_k4s2_backward)
 
 
-class PhaseGradConv(nn.Module):
+class _K4S2Layer(nn.Module):
+  """A bias-free k4 s2 layer with flax's parameter `kernel` [4, 4, Cin, features];
+  subclasses set `_map(x, kernel)`."""
+
+  features: int
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+  kernel_init: Callable = nn.initializers.lecun_normal()
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features),
+                        self.param_dtype)
+    return self._map(x.astype(self.dtype), kernel.astype(self.dtype))
+
+
+class PhaseGradConv(_K4S2Layer):
   """Drop-in for nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
   use_bias=False): x [B, H, W, Cin] (H, W even) -> [B, H/2, W/2, features]."""
 
-  features: int
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
-  kernel_init: Callable = nn.initializers.lecun_normal()
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features),
-                        self.param_dtype)
-    return conv_k4s2(x.astype(self.dtype), kernel.astype(self.dtype))
+  _map = staticmethod(conv_k4s2)
 
 
-class PhaseConvTranspose(nn.Module):
+class PhaseConvTranspose(_K4S2Layer):
   """Drop-in for nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding='SAME',
   use_bias=False): x [B, H, W, Cin] -> [B, 2H, 2W, features]."""
 
-  features: int
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
-  kernel_init: Callable = nn.initializers.lecun_normal()
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features),
-                        self.param_dtype)
-    return conv_transpose_k4s2_phases(x.astype(self.dtype), kernel.astype(self.dtype))
+  _map = staticmethod(conv_transpose_k4s2_phases)
