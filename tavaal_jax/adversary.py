@@ -52,7 +52,7 @@ from tavaal_jax.data.batching import steps_per_epoch, train_index_batches
 from tavaal_jax.errors import ConfigError
 from tavaal_jax.learner import Preprocessing
 from tavaal_jax.models.discriminator import Discriminator
-from tavaal_jax.models.vae import CONV_FORMS, VAE, check_vae_shape
+from tavaal_jax.models.vae import VAE, check_vae_shape, resolve_conv_form
 from tavaal_jax.optim import (make_optimizer, make_settable_lr_optimizer, schedule_values,
                              set_learning_rate)
 from tavaal_jax.scoring import score_pool
@@ -199,16 +199,6 @@ def check_config(config: ml_collections.ConfigDict, image_shape: Optional[Tuple[
     check_vae_shape(image_shape, latent)
 
 
-def resolve_conv_form(conv_form: str, backend: Optional[str] = None) -> str:
-  """vae.conv_form -> the VAE's form of its k4 s2 layers. 'auto': 'phases' on CPU, where
-  XLA's transposed convolutions are slow, 'native' elsewhere (cuDNN / TPU run them well)."""
-  if conv_form == "auto":
-    return "phases" if (backend or jax.default_backend()) == "cpu" else "native"
-  if conv_form not in CONV_FORMS:
-    raise ConfigError(f"vae.conv_form={conv_form!r}; valid: auto, {', '.join(CONV_FORMS)}")
-  return conv_form
-
-
 def build_models(config: ml_collections.ConfigDict, channels: int,
                  conditioned: bool) -> Tuple[VAE, Discriminator]:
   """The VAE (WAE: deterministic encoder) and D that config.vae / config.discriminator name."""
@@ -218,7 +208,7 @@ def build_models(config: ml_collections.ConfigDict, channels: int,
   vae = VAE(latent_dim=int(config.vae.latent_dim), width=int(config.vae.width),
             channels=int(channels), conditioned=bool(conditioned),
             stochastic=config.vae.kind == "vae", dtype=dtype,
-            conv_form=resolve_conv_form(config.vae.get("conv_form", "auto")))
+            conv_form=config.vae.get("conv_form", "auto"))
   disc = Discriminator(hidden=tuple(int(h) for h in config.discriminator.hidden))
   return vae, disc
 

@@ -8,10 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tavaal_jax.adversary import resolve_conv_form
 from tavaal_jax.errors import ConfigError
 from tavaal_jax.models.phase_conv import conv_k4s2, conv_transpose_k4s2_phases
-from tavaal_jax.models.vae import VAE
+from tavaal_jax.models.vae import VAE, resolve_conv_form
 
 SHAPES = [((2, 2, 2, 3), 5), ((3, 4, 6, 8), 4), ((1, 6, 2, 2), 2)]
 

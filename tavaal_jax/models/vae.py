@@ -41,6 +41,17 @@ MIN_IMAGE_SIZE = 16   # four stride-2 convs
 CONV_FORMS = ("phases", "native")
 
 
+def resolve_conv_form(conv_form: str, backend: Optional[str] = None) -> str:
+  """vae.conv_form -> 'phases' or 'native'; ConfigError for anything else. 'auto': 'phases'
+  on CPU, where XLA's transposed convolutions are slow, 'native' elsewhere (cuDNN / TPU run
+  them well)."""
+  if conv_form == "auto":
+    return "phases" if (backend or jax.default_backend()) == "cpu" else "native"
+  if conv_form not in CONV_FORMS:
+    raise ConfigError(f"vae.conv_form={conv_form!r}; valid: auto, {', '.join(CONV_FORMS)}")
+  return conv_form
+
+
 def _batch_norm(train: bool, dtype: Any) -> nn.BatchNorm:
   """PyTorch defaults: running = 0.9 * running + 0.1 * batch, eps 1e-5; float32 statistics."""
   return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
@@ -84,17 +95,11 @@ class Encoder(nn.Module):
 
   def _downsample(self, features: int, name: str) -> nn.Module:
     """A k4 s2 p1 conv that halves H and W."""
-    if self.conv_form == "phases":
+    if resolve_conv_form(self.conv_form) == "phases":
       return PhaseGradConv(features, dtype=self.dtype, param_dtype=jnp.float32,
                            kernel_init=kernel_init, name=name)
-    _check_conv_form(self.conv_form)
     return nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=False,
                    dtype=self.dtype, param_dtype=jnp.float32, kernel_init=kernel_init, name=name)
-
-
-def _check_conv_form(conv_form: str) -> None:
-  if conv_form not in CONV_FORMS:
-    raise ConfigError(f"vae.conv_form={conv_form!r}; valid: {', '.join(CONV_FORMS)}")
 
 
 class Decoder(nn.Module):
@@ -119,10 +124,9 @@ class Decoder(nn.Module):
 
   def _upsample(self, features: int, name: str) -> nn.Module:
     """A k4 s2 layer that doubles H and W exactly, as torch's k4 s2 p1 transposed conv does."""
-    if self.conv_form == "phases":
+    if resolve_conv_form(self.conv_form) == "phases":
       return PhaseConvTranspose(features, dtype=self.dtype, param_dtype=jnp.float32,
                                 kernel_init=kernel_init, name=name)
-    _check_conv_form(self.conv_form)
     return nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
                             dtype=self.dtype, param_dtype=jnp.float32, kernel_init=kernel_init,
                             name=name)
@@ -136,8 +140,8 @@ class VAE(nn.Module):
   stochastic: z = mu + exp(logvar / 2) * eps in train mode (VAE); False gives the
   deterministic encoder of WAE-MMD (z = mu always). In eval mode z = mu.
   dtype: computation dtype; parameters, statistics and outputs are float32.
-  conv_form: the k4 s2 layers as 'phases' (2x2 convolutions, fast on XLA:CPU) or 'native'
-  (nn.Conv / nn.ConvTranspose); the same maps and parameters.
+  conv_form: the k4 s2 layers as 'phases' (2x2 convolutions, fast on XLA:CPU), 'native'
+  (nn.Conv / nn.ConvTranspose) or 'auto' (resolve_conv_form); the same maps and parameters.
   """
 
   latent_dim: int
