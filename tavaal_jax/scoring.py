@@ -52,7 +52,8 @@ def score_pool(batch_fn: BatchFn, state: Any, source: ImageSource, indices: np.n
   # reads only its rows of every batch.
   rows = parallel.local_rows(mesh, batch_size)
   outputs = []
-  chunk_size = batch_size * max(1, scan_steps)
+  scan_steps = max(1, scan_steps)
+  chunk_size = batch_size * scan_steps
   for chunk_number, start in enumerate(range(0, len(indices), chunk_size)):
     real = np.arange(start, min(start + chunk_size, len(indices)))
     # A short (last) chunk maps only the batches it needs instead of padding to a full
@@ -65,7 +66,7 @@ def score_pool(batch_fn: BatchFn, state: Any, source: ImageSource, indices: np.n
     chunk_extras = {k: v[local_positions] for k, v in extras.items()}
     # Batch numbers count from the pool's start, so a batch's key does not depend on
     # how the pool was cut into chunks.
-    first = chunk_number * max(1, scan_steps)
+    first = chunk_number * scan_steps
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(first, first + steps))
     images, chunk_extras = parallel.shard_batch(mesh, (images, chunk_extras), batch_size,
                                                 axis=1)
