@@ -156,6 +156,15 @@ def run_bench(bench: Bench, repetitions: int) -> Dict:
   return bench.results(repeat(bench.call, repetitions))
 
 
+def unpaired_sections(paired: Dict[str, Callable[[Dict], Bench]]) -> Dict[str, Callable]:
+  """{section: prepare(p) -> Bench} -> {section: run(p) -> figures}, each run alone: warm-up,
+  then the median of p['reps'] timed calls (p['scoring_reps'] for scoring)."""
+  def runner(section, prepare):
+    key, default = ("scoring_reps", 3) if section == "scoring" else ("reps", 5)
+    return lambda p: run_bench(prepare(p), int(p.get(key, default)))
+  return {section: runner(section, prepare) for section, prepare in paired.items()}
+
+
 PROTOCOL = "@@bench "
 
 

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.common import (Bench, SyntheticSource, coreset_data, cpu_count, cpu_model,
-                               peak_rss_mb, repeat, run_bench, summary)
+                               peak_rss_mb, repeat, summary, unpaired_sections)
 
 
 def _flops(compiled) -> float:
@@ -453,20 +453,9 @@ def deconv(p: Dict[str, Any]) -> Dict[str, Any]:
   return {"layers": results}
 
 
-def train_step(p):
-  return run_bench(prepare_train_step(p), int(p.get("reps", 5)))
-
-
-def adversary_step(p):
-  return run_bench(prepare_adversary_step(p), int(p.get("reps", 5)))
-
-
-def scoring(p):
-  return run_bench(prepare_scoring(p), int(p.get("scoring_reps", 3)))
-
-
 PAIRED = {"train_step": prepare_train_step, "adversary_step": prepare_adversary_step,
           "scoring": prepare_scoring}
+
 
 def conv_stride2_s2d(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """A k x k (k = 3 or 4), stride-2, padding-1 convolution of x [B, H, W, Cin] (H, W even) with
@@ -527,8 +516,7 @@ def use_s2d_strided_conv() -> None:
 
 
 SECTIONS = {
-    "machine": machine, "train_step": train_step, "train_step_scan": train_step_scan,
-    "adversary_step": adversary_step, "scoring": scoring,
+    "machine": machine, **unpaired_sections(PAIRED), "train_step_scan": train_step_scan,
     "scoring_memory_one": scoring_memory_one, "coreset": coreset, "stage": stage,
     "deconv": deconv, "coreset_lever": coreset_lever,
 }

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from benchmarks.common import Bench, SyntheticSource, repeat, run_bench, summary
+from benchmarks.common import Bench, SyntheticSource, repeat, summary, unpaired_sections
 
 
 def _device(p: Dict[str, Any]) -> torch.device:
@@ -337,20 +337,7 @@ def machine(p: Dict[str, Any]) -> Dict[str, Any]:
           "load_average": stats["load_average"]}
 
 
-def train_step(p):
-  return run_bench(prepare_train_step(p), int(p.get("reps", 5)))
-
-
-def adversary_step(p):
-  return run_bench(prepare_adversary_step(p), int(p.get("reps", 5)))
-
-
-def scoring(p):
-  return run_bench(prepare_scoring(p), int(p.get("scoring_reps", 3)))
-
-
 PAIRED = {"train_step": prepare_train_step, "adversary_step": prepare_adversary_step,
           "scoring": prepare_scoring}
 
-SECTIONS = {"machine": machine, "train_step": train_step, "adversary_step": adversary_step,
-            "scoring": scoring}
+SECTIONS = {"machine": machine, **unpaired_sections(PAIRED)}
