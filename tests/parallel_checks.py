@@ -17,14 +17,13 @@ from configs import digits
 from tavaal_jax import experiment, parallel
 from tavaal_jax.data import load_dataset
 from tavaal_jax.learner import Learner
+from tests.tiny_configs import tiny_selection
 
 
 def tiny_config(strategy: str = "tavaal"):
   """2 stages of digits with a width-4 ResNet; every batch divisible by 4 devices."""
-  config = digits.get_config()
-  config.strategy.name = strategy
+  config = tiny_selection(digits.get_config(), strategy)
   config.model.width = 4
-  config.model.dropout_rate = 0.3 if strategy == "mc_dropout" else 0.0
   config.train.epochs = 1
   config.train.batch_size = 8
   config.train.eval_batch_size = 64
@@ -32,13 +31,6 @@ def tiny_config(strategy: str = "tavaal"):
   config.al.initial = 20
   config.al.budget = 20
   config.al.subset = 100
-  config.strategy.batch_size = 16
-  config.strategy.mc_passes = 3
-  config.vae.width = 4
-  config.vae.latent_dim = 4
-  config.vae.epochs = 1
-  config.vae.batch_size = 16
-  config.discriminator.hidden = (8,)
   return config
 
 

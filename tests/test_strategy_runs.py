@@ -8,6 +8,7 @@ import pytest
 
 from tavaal_jax import experiment
 from tavaal_jax.strategies import STRATEGIES
+from tests.tiny_configs import tiny_selection
 
 
 def _picks(workdir):
@@ -21,17 +22,9 @@ def _results(workdir):
 
 
 def _configure(config, strategy):
-  config.strategy.name = strategy
+  config = tiny_selection(config, strategy)
   config.al.stages = 2
-  config.al.subset = 90         # not a multiple of the scoring batch below
-  config.strategy.batch_size = 16
-  config.strategy.mc_passes = 3
-  config.model.dropout_rate = 0.3 if strategy == "mc_dropout" else 0.0
-  config.vae.width = 4
-  config.vae.latent_dim = 4
-  config.vae.epochs = 1
-  config.vae.batch_size = 16
-  config.discriminator.hidden = (8,)
+  config.al.subset = 90         # not a multiple of the scoring batch (16)
   return config
 
 
