@@ -56,10 +56,16 @@ def learning_curves(summary: List[Dict], colour: Dict[str, tuple], path: str,
     ax.plot(x, 100 * mean, marker="o", markersize=3, color=colour[label], label=label)
     ax.fill_between(x, 100 * (mean - std), 100 * (mean + std), color=colour[label],
                     alpha=0.2, linewidth=0)
+  return _save_over_labeled(figure, ax, path, "test accuracy (%)",
+                            title + "\nmean ± std (sample) over trials")
+
+
+def _save_over_labeled(figure, ax, path: str, ylabel: str, title: str) -> str:
+  """Labels an axis whose x is the number of labeled images, then saves the figure."""
   ax.set_xlabel("number of labeled images")
   ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-  ax.set_ylabel("test accuracy (%)")
-  ax.set_title(title + "\nmean ± std (sample) over trials")
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
   ax.grid(alpha=0.3)
   ax.legend(fontsize="small")
   return save(figure, path)
@@ -96,13 +102,8 @@ def improvement_over_random(summary: List[Dict], colour: Dict[str, tuple], path:
       continue
     gain = [100 * (mean[i] - reference[x[i]]) for i in keep]
     ax.plot(x[keep], gain, marker="o", markersize=3, color=colour[label], label=label)
-  ax.set_xlabel("number of labeled images")
-  ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-  ax.set_ylabel("accuracy − random's (percentage points)")
-  ax.set_title(title + "\nimprovement of the mean accuracy over random sampling")
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize="small")
-  return save(figure, path)
+  return _save_over_labeled(figure, ax, path, "accuracy − random's (percentage points)",
+                            title + "\nimprovement of the mean accuracy over random sampling")
 
 
 def ranker_loss(grouped: Dict[str, List[Dict]], colour: Dict[str, tuple],
