@@ -54,10 +54,12 @@ SECTIONS = ("machine", "train_step", "adversary_step", "scoring", "coreset", "st
 TARGETS = {"train_step": 1.0, "adversary_step": 1.0, "scoring": 1.5, "coreset": 20.0}
 
 # XLA:CPU flags tried by --levers (each in its own process: an unknown flag aborts it).
-# "" is the package's default (tavaal_jax/xla_cpu.py: ynn fusions off, Eigen convolutions);
-# a lever naming --xla_cpu_experimental_ynn_fusion_type replaces that default.
+# "" is the package's default (tavaal_jax/xla_cpu.py: YNNPACK fusions of dots, element-wise
+# ops and reductions for the train step, none for every other jit). A lever naming
+# --xla_cpu_experimental_ynn_fusion_type replaces that default for every jit.
 XLA_FLAG_LEVERS = (
     "",
+    "--xla_cpu_experimental_ynn_fusion_type=",   # no YNNPACK fusion anywhere (Eigen convolutions)
     "--xla_cpu_experimental_ynn_fusion_type=individual_convolution",   # jax 0.10.2's own
     "--xla_cpu_use_onednn=true",
     "--xla_cpu_experimental_onednn_fusion_type=dot,eltwise",

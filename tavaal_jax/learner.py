@@ -27,7 +27,7 @@ from flax.training import train_state
 from jax.sharding import Mesh
 from tqdm import auto as tqdm
 
-from tavaal_jax import parallel
+from tavaal_jax import parallel, xla_cpu
 from tavaal_jax.data import augment
 from tavaal_jax.data.base import Dataset, ImageSource
 from tavaal_jax.data.batching import padded_batches, steps_per_epoch, train_index_batches
@@ -241,10 +241,14 @@ class Learner:
       self.epoch_l = config.train.get("epoch_l", config.train.epochs)
       if isinstance(self.epoch_l, bool) or not isinstance(self.epoch_l, int) or self.epoch_l < 0:
         raise ConfigError(f"train.epoch_l must be a non-negative integer, got {self.epoch_l!r}")
+    # The train step keeps the package's global XLA:CPU setting (YNNPACK fusions of dots,
+    # element-wise ops and reductions: faster for forward + backward); evaluation is a forward
+    # pass, faster without them (xla_cpu.py).
     self._train_step = jax.jit(
         functools.partial(train_step, preprocessing=self.preprocessing,
                           ranker_loss=self.ranker_loss), donate_argnums=(0,))
-    self._eval_step = jax.jit(functools.partial(eval_step, preprocessing=self.preprocessing))
+    self._eval_step = xla_cpu.jit_without_ynn(
+        functools.partial(eval_step, preprocessing=self.preprocessing))
     self.predict_batch = functools.partial(predict_batch, preprocessing=self.preprocessing,
                                            mc_dropout=False)
     self.predict_batch_mc = functools.partial(predict_batch, preprocessing=self.preprocessing,

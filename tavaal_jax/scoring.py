@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from tavaal_jax import parallel
+from tavaal_jax import parallel, xla_cpu
 from tavaal_jax.data.base import ImageSource
 from tavaal_jax.data.batching import padded_batches
 
@@ -24,7 +24,8 @@ from tavaal_jax.data.batching import padded_batches
 BatchFn = Callable[[Any, jax.Array, Dict[str, jax.Array], jax.Array], Dict[str, jax.Array]]
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
+# Forward passes only: faster without YNNPACK fusions on XLA:CPU (xla_cpu.py).
+@functools.partial(xla_cpu.jit_without_ynn, static_argnums=(0,))
 def _map_chunk(batch_fn: BatchFn, state, images, extras, keys):
   """images [S, B, ...], extras {name: [S, B, ...]}, keys [S] -> {name: [S, B, ...]}."""
   return jax.lax.map(lambda args: batch_fn(state, *args), (images, extras, keys))

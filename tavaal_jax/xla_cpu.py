@@ -1,21 +1,33 @@
-"""XLA:CPU flags the package sets before JAX creates its CPU backend.
+"""XLA:CPU flags the package sets before JAX creates its CPU backend, and per-jit exceptions.
 
-jax 0.10.2's XLA:CPU hands convolutions to YNNPACK ("ynn_fusion" ops in a profile). On the
-x86 CPU measured here (AMD EPYC, AVX-512) Eigen's convolutions, the other code path, were up
-to 2.7x faster per layer (forward, input and kernel gradients) and the train step, VAE + D
-iteration and scoring pass 1.2-1.35x faster (BENCHMARKS.md, "What changed", 2), so the
-package turns the YNNPACK fusions off. The flag only concerns the CPU
-backend: GPU and TPU runs are unaffected.
+jax 0.10.2's XLA:CPU hands work to YNNPACK ("ynn_fusion" ops in a profile), and which work
+is the fastest there depends on the step (BENCHMARKS.md, "What changed", 2):
+* the train step (forward + backward of ResNet-18 + ranker) runs faster with YNNPACK
+  fusions of dots, element-wise ops and reductions
+  (`--xla_cpu_experimental_ynn_fusion_type=dot,eltwise,reduce`) than with Eigen alone;
+* forward-only passes (scoring, evaluation), the VAE + discriminator steps and core-set
+  run faster, or pick more stably, with no YNNPACK fusion at all (Eigen convolutions).
 
-A user who sets `--xla_cpu_experimental_ynn_fusion_type` in XLA_FLAGS keeps their value.
-XLA reads XLA_FLAGS once, when the first backend is created, so this must run before the
-first computation; `import tavaal_jax` does it.
+The YNNPACK fusions only pay off when XLA_FLAGS names them globally (enabling them for one
+jit through `compiler_options` gave no gain), so the package sets the train step's flag in
+XLA_FLAGS and compiles every other jit with `jit_without_ynn`, which turns the fusions off
+for that jit alone. The flag only concerns the CPU backend: on GPU and TPU nothing changes.
+
+A user who sets `--xla_cpu_experimental_ynn_fusion_type` in XLA_FLAGS keeps their value, for
+every jit. XLA reads XLA_FLAGS once, when the first backend is created, so this must run
+before the first computation; `import tavaal_jax` does it.
 """
 
+import functools
 import os
 
-# Empty value: no YNNPACK fusion of any kind (convolutions, dots, element-wise, reductions).
-DEFAULT_FLAGS = {"--xla_cpu_experimental_ynn_fusion_type": ""}
+YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
+DEFAULT_FLAGS = {YNN_FLAG: "dot,eltwise,reduce"}
+# The same setting as a per-jit compiler option; the empty value means no YNNPACK fusion.
+_NO_YNN_OPTIONS = {YNN_FLAG.lstrip("-"): ""}
+
+# Names of DEFAULT_FLAGS that apply_default_flags added to os.environ (not the user's own).
+_set_by_package = set()
 
 
 def apply_default_flags(environ=os.environ) -> str:
@@ -23,7 +35,65 @@ def apply_default_flags(environ=os.environ) -> str:
   returns the resulting XLA_FLAGS."""
   flags = environ.get("XLA_FLAGS", "")
   named = {token.split("=", 1)[0] for token in flags.split()}
-  extra = [f"{name}={value}" for name, value in DEFAULT_FLAGS.items() if name not in named]
-  if extra:
-    environ["XLA_FLAGS"] = " ".join([flags] + extra).strip()
+  added = [name for name in DEFAULT_FLAGS if name not in named]
+  if added:
+    environ["XLA_FLAGS"] = " ".join([flags] + [f"{n}={DEFAULT_FLAGS[n]}" for n in added]).strip()
+    if environ is os.environ:
+      _set_by_package.update(added)
   return environ.get("XLA_FLAGS", "")
+
+
+def no_ynn_compiler_options():
+  """`compiler_options` that turn YNNPACK fusions off for one jit, or None where the package's
+  flag is not in force (the user named the flag, or the default backend is not the CPU)."""
+  import jax   # here, not at import: the backend must not start before the flags are set
+  if YNN_FLAG not in _set_by_package or jax.default_backend() != "cpu":
+    return None
+  return dict(_NO_YNN_OPTIONS)
+
+
+class _JitWithoutYnn:
+  """`jax.jit(fun, **jit_kwargs)` built at the first use, when the backend is known."""
+
+  def __init__(self, fun, jit_kwargs):
+    functools.update_wrapper(self, fun)
+    self._fun, self._jit_kwargs, self._jitted, self._nested = fun, jit_kwargs, None, None
+
+  def _get(self):
+    if self._jitted is None:
+      import jax
+      self._jitted = jax.jit(self._fun, compiler_options=no_ynn_compiler_options(),
+                             **self._jit_kwargs)
+    return self._jitted
+
+  def _get_nested(self):
+    # Called inside another jit, compiler_options are the outer jit's to give (jax rejects
+    # them on a nested one), so the call is traced as a plain jit.
+    if self._nested is None:
+      import jax
+      self._nested = jax.jit(self._fun, **self._jit_kwargs)
+    return self._nested
+
+  def __call__(self, *args, **kwargs):
+    import jax
+    traced = any(isinstance(leaf, jax.core.Tracer)
+                 for leaf in jax.tree_util.tree_leaves((args, kwargs)))
+    return (self._get_nested() if traced else self._get())(*args, **kwargs)
+
+  def __getattr__(self, name):   # lower, trace, eval_shape, clear_cache, _cache_size, ...
+    # Only reached for names the instance lacks; dunders and our own fields (before __init__
+    # set them, e.g. in copy) are not the jitted function's.
+    if name.startswith("__") or name in ("_fun", "_jit_kwargs", "_jitted", "_nested"):
+      raise AttributeError(name)
+    return getattr(self._get(), name)
+
+
+def jit_without_ynn(fun=None, **jit_kwargs):
+  """`jax.jit`, compiled with no YNNPACK fusion under the package's XLA:CPU default.
+
+  For every jit but the train step. Usable as `jit_without_ynn(f, donate_argnums=(0,))` or
+  as a decorator, `@functools.partial(jit_without_ynn, static_argnums=(0,))`.
+  """
+  if fun is None:
+    return functools.partial(jit_without_ynn, **jit_kwargs)
+  return _JitWithoutYnn(fun, jit_kwargs)
