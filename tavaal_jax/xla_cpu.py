@@ -57,35 +57,30 @@ class _JitWithoutYnn:
 
   def __init__(self, fun, jit_kwargs):
     functools.update_wrapper(self, fun)
-    self._fun, self._jit_kwargs, self._jitted, self._nested = fun, jit_kwargs, None, None
+    self._fun, self._jit_kwargs = fun, jit_kwargs
+    self._jits = {}   # nested (bool) -> jitted function
 
-  def _get(self):
-    if self._jitted is None:
-      import jax
-      self._jitted = jax.jit(self._fun, compiler_options=no_ynn_compiler_options(),
-                             **self._jit_kwargs)
-    return self._jitted
-
-  def _get_nested(self):
+  def _jit(self, nested=False):
     # Called inside another jit, compiler_options are the outer jit's to give (jax rejects
     # them on a nested one), so the call is traced as a plain jit.
-    if self._nested is None:
+    if nested not in self._jits:
       import jax
-      self._nested = jax.jit(self._fun, **self._jit_kwargs)
-    return self._nested
+      options = None if nested else no_ynn_compiler_options()
+      self._jits[nested] = jax.jit(self._fun, compiler_options=options, **self._jit_kwargs)
+    return self._jits[nested]
 
   def __call__(self, *args, **kwargs):
     import jax
-    traced = any(isinstance(leaf, jax.core.Tracer)
+    nested = any(isinstance(leaf, jax.core.Tracer)
                  for leaf in jax.tree_util.tree_leaves((args, kwargs)))
-    return (self._get_nested() if traced else self._get())(*args, **kwargs)
+    return self._jit(nested)(*args, **kwargs)
 
   def __getattr__(self, name):   # lower, trace, eval_shape, clear_cache, _cache_size, ...
     # Only reached for names the instance lacks; dunders and our own fields (before __init__
     # set them, e.g. in copy) are not the jitted function's.
-    if name.startswith("__") or name in ("_fun", "_jit_kwargs", "_jitted", "_nested"):
+    if name.startswith("__") or name in ("_fun", "_jit_kwargs", "_jits"):
       raise AttributeError(name)
-    return getattr(self._get(), name)
+    return getattr(self._jit(), name)
 
 
 def jit_without_ynn(fun=None, **jit_kwargs):
