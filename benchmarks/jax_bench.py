@@ -453,6 +453,45 @@ def deconv(p: Dict[str, Any]) -> Dict[str, Any]:
   return {"layers": results}
 
 
+def winograd(p: Dict[str, Any]) -> Dict[str, Any]:
+  """Lever: ResNet-18's 3x3 stride-1 convolutions, forward, as XLA's convolution versus
+  Winograd F(2x2, 3x3) (`benchmarks/winograd.py`), at the scoring batch, one row per stage
+  shape; also the Winograd form's three parts timed alone. Compiled as the scoring pass is
+  (`jit_without_ynn`). Checks both give the same output before timing.
+  """
+  from benchmarks import winograd as wg
+  from tavaal_jax import xla_cpu
+  b, s, w = int(p["scoring_batch_size"]), int(p["image_size"]), int(p["width"])
+  reps = int(p.get("reps", 5))
+  rng = np.random.default_rng(0)
+  results = []
+  for stage in range(4):
+    size, channels = s // 2**stage, w * 2**stage
+    x = jnp.asarray(rng.normal(size=(b, size, size, channels)).astype(np.float32))
+    kernel = jnp.asarray((rng.normal(size=(3, 3, channels, channels))
+                          * (2.0 / (9 * channels)) ** 0.5).astype(np.float32))
+    u = wg.kernel_transform(kernel)
+    v = xla_cpu.jit_without_ynn(wg.input_transform)(x)
+    m = xla_cpu.jit_without_ynn(wg.batched_dot)(v, u)
+    calls = {
+        "direct": (xla_cpu.jit_without_ynn(wg.conv3x3_direct), (x, kernel)),
+        "winograd": (xla_cpu.jit_without_ynn(wg.conv3x3_winograd), (x, kernel)),
+        "input_transform": (xla_cpu.jit_without_ynn(wg.input_transform), (x,)),
+        "batched_dot": (xla_cpu.jit_without_ynn(wg.batched_dot), (v, u)),
+        "output_transform": (xla_cpu.jit_without_ynn(
+            functools.partial(wg.output_transform, shape=(b, size, size))), (m,)),
+    }
+    direct, alt = (calls[k][0](*calls[k][1]) for k in ("direct", "winograd"))
+    row = {"input": [b, size, size, channels], "output_channels": channels,
+           "max_rel_diff": float(jnp.max(jnp.abs(direct - alt)) / jnp.max(jnp.abs(direct)))}
+    for name, (fn, args) in calls.items():
+      _block(fn(*args))
+      row[name] = summary(repeat(lambda: _block(fn(*args)), reps), 1, "calls")
+    row["speedup"] = row["direct"]["seconds"] / row["winograd"]["seconds"]
+    results.append(row)
+  return {"layers": results}
+
+
 PAIRED = {"train_step": prepare_train_step, "adversary_step": prepare_adversary_step,
           "scoring": prepare_scoring}
 
@@ -518,5 +557,5 @@ def use_s2d_strided_conv() -> None:
 SECTIONS = {
     "machine": machine, **unpaired_sections(PAIRED), "train_step_scan": train_step_scan,
     "scoring_memory_one": scoring_memory_one, "coreset": coreset, "stage": stage,
-    "deconv": deconv, "coreset_lever": coreset_lever,
+    "deconv": deconv, "coreset_lever": coreset_lever, "winograd": winograd,
 }

@@ -548,6 +548,13 @@ def measure_levers(args, profile: Dict[str, Any], log) -> Dict[str, Any]:
     for row in levers["deconv"]["layers"]:
       log(f"  deconv {row['input']}: x{row['speedup']:.2f} as phase convs "
           f"(max rel diff {row['max_rel_diff']:.1e})")
+  if "winograd" in args.lever_sets:
+    levers["winograd"] = run_worker(["winograd"], "jax", p, env)["winograd"]
+    for row in levers["winograd"]["layers"]:
+      parts = ", ".join(f"{k} {row[k]['seconds'] * 1e3:.0f} ms" for k in
+                        ("direct", "input_transform", "batched_dot", "output_transform"))
+      log(f"  winograd {row['input']}: x{row['speedup']:.2f} against XLA's conv ({parts}; "
+          f"max rel diff {row['max_rel_diff']:.1e})")
   if "coreset" in args.lever_sets:
     levers["coreset"] = run_worker(["coreset_lever"], "jax", p, env)["coreset_lever"]
     log(f"  coreset with hoisted norms: x{levers['coreset']['speedup']:.2f}, same picks "
@@ -587,7 +594,8 @@ def parse_args(argv=None):
   parser.add_argument("--levers", action="store_true",
                       help="also sweep XLA flags, scoring chunks, lax.scan steps, deconv form")
   parser.add_argument("--levers-only", action="store_true", help="only the lever sweeps")
-  parser.add_argument("--lever-sets", default="flags,structure,chunks,scan,deconv,coreset",
+  parser.add_argument("--lever-sets",
+                      default="flags,structure,chunks,scan,deconv,winograd,coreset",
                       help="which lever sweeps --levers runs")
   parser.add_argument("--lever-vae-width", type=int, default=32,
                       help="VAE width of the adversary levers (the full one is slow)")
