@@ -87,6 +87,11 @@ def _worker(sections: str, backend: str, params: Dict[str, Any], result_path: st
   if backend == "jax":
     from benchmarks import jax_bench as module
   elif backend == "torch":
+    if params.get("torch_keep_freed_memory"):
+      # The package's malloc settings (tavaal_jax/host_memory.py) for PyTorch too, for the
+      # record: set before torch's threads first allocate.
+      from tavaal_jax import host_memory
+      host_memory.keep_freed_memory()
     from benchmarks import torch_reference as module
   elif backend == "numpy":
     from benchmarks import numpy_reference as module
@@ -588,7 +593,8 @@ def parse_args(argv=None):
   parser.add_argument("--xla-flags", default="", help="XLA_FLAGS for every JAX worker")
   parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="extra worker parameter, e.g. conv_form=native or "
-                           "strided=s2d (levers of the JAX side; see BENCHMARKS.md)")
+                           "strided=s2d (levers of the JAX side), torch_keep_freed_memory=1 "
+                           "(the package's malloc settings for PyTorch too; BENCHMARKS.md)")
   parser.add_argument("--fast-compile", action="store_true",
                       help="jax_disable_most_optimizations in the workers (smoke runs only)")
   parser.add_argument("--levers", action="store_true",
