@@ -85,6 +85,8 @@ def _worker(sections: str, backend: str, params: Dict[str, Any], result_path: st
     import jax
     jax.config.update("jax_disable_most_optimizations", True)
   if backend == "jax":
+    # First: the package's XLA flags and malloc settings, before JAX or its threads start.
+    import tavaal_jax  # noqa: F401
     from benchmarks import jax_bench as module
   elif backend == "torch":
     if params.get("torch_keep_freed_memory"):

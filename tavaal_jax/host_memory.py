@@ -6,18 +6,20 @@ threshold (at most 32 MiB by default, far smaller than a batch of activations) w
 `mmap`s and unmaps them on free, and each XLA thread allocates from its own arena, whose
 heaps cannot hold such blocks either. So every step faults in and zeroes all of its memory
 again: ~410,000 minor page faults and ~1.6 s of kernel time per ResNet-18 train step at
-batch 128 on a 2-core machine (BENCHMARKS.md, "What changed", 4).
+batch 128 on a 2-core machine (BENCHMARKS.md, "What changed", 5).
 
 `keep_freed_memory()` makes malloc keep and reuse that memory through mallopt(3):
 * one arena (M_ARENA_MAX = 1), the main heap, which grows as far as needed;
 * blocks up to 2 GiB come from that heap, not from mmap (M_MMAP_THRESHOLD);
 * freed memory is never handed back to the kernel (M_TRIM_THRESHOLD = -1).
-After the first steps, steps fault no page in; the process's peak RSS is higher (the heap
-keeps its largest extent: 3.8 GiB against 2.6 GiB for that train step). Numerics do not
-change: this only decides where buffers live.
+After the first steps, steps fault no page in (that train step: 5.4 -> 4.0-4.5 s). The
+process's peak RSS is higher: the heap keeps its largest extent, which grows in the first
+steps past the live data (that train step: 2.6 GiB -> 3.8-5.3 GiB, flat after the third
+step). Numerics do not change: this only decides where buffers live.
 
-It applies on Linux with glibc, to allocations of threads that had not allocated before
-(XLA's threads start with its backend, after the import). It is skipped when GLIBC_TUNABLES
+It applies on Linux with glibc, and must run before a second thread first allocates: glibc
+fixes its number of arenas then (XLA's threads start with its backend, after the import;
+importing jax alone was measured not to spoil it). It is skipped when GLIBC_TUNABLES
 names a `glibc.malloc.` setting (the user chose), when JAX_PLATFORMS names no `cpu`
 platform (GPU / TPU runs keep little on the host), or with TAVAAL_JAX_KEEP_FREED_MEMORY=0.
 """
