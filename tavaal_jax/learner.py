@@ -14,7 +14,7 @@ traced scale (no recompilation).
 import dataclasses
 import functools
 import logging
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import flax.linen as nn
 import jax
@@ -268,8 +268,12 @@ class Learner:
     return create_state(self.model, tx, key, self.dataset.image_shape, self.mesh)
 
   def fit(self, labeled_idx: np.ndarray, key: jax.Array, rng: np.random.Generator,
-          description: str = "train") -> FitResult:
-    """Trains a freshly initialised learner on the training images `labeled_idx` [n]."""
+          description: str = "train",
+          after_epoch: Optional[Callable[[int], None]] = None) -> FitResult:
+    """Trains a freshly initialised learner on the training images `labeled_idx` [n].
+
+    after_epoch: called with the epoch's number after each epoch (its metrics on the host).
+    """
     train = self.config.train
     init_key, step_key = jax.random.split(key)
     state = self.init(init_key, len(labeled_idx))
@@ -301,6 +305,8 @@ class Learner:
         epoch_ranking_loss.append(float(np.mean([m["ranking_loss"] for m in metrics])))
         postfix["rank"] = f"{epoch_ranking_loss[-1]:.3f}"
       progress.set_postfix(**postfix)
+      if after_epoch is not None:
+        after_epoch(epoch)
     logging.debug("%s: final training loss %.4f", description, epoch_loss[-1])
     return FitResult(state, epoch_loss, epoch_accuracy, epoch_ranking_loss)
 
