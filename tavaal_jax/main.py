@@ -9,9 +9,11 @@ Rerunning the same command with the same --workdir resumes after the last comple
 <workdir>.old-<timestamp>. TensorBoard events go to <workdir>/tensorboard.
 """
 
+import functools
 import logging as python_logging
 import os
 import sys
+from typing import Sequence
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -48,7 +50,8 @@ class _QuietOrbax:
     return record.levelno > python_logging.INFO or "orbax" not in record.pathname
 
 
-def main(argv):
+def main(argv, hooks: Sequence[experiment.Hook] = ()):
+  """The driver; `hooks` go to `experiment.run` (see `run_cli`)."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.get_absl_handler().addFilter(_QuietOrbax())
@@ -60,7 +63,7 @@ def main(argv):
   try:
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                            auto=_DISTRIBUTED_AUTO.value)
-    experiment.run(_CONFIG.value, workdir, force=_FORCE.value, writer=writer)
+    experiment.run(_CONFIG.value, workdir, force=_FORCE.value, writer=writer, hooks=hooks)
   except UserError as error:
     # One clear line and a non-zero exit instead of a traceback: the input needs fixing.
     print(f"error: {error}", file=sys.stderr)
@@ -69,6 +72,12 @@ def main(argv):
     writer.close()
 
 
-if __name__ == "__main__":
+def run_cli(hooks: Sequence[experiment.Hook] = ()) -> None:
+  """Parses the command line and runs `main`; a program that wraps the driver (e.g. the
+  tests' kill-and-resume runs) passes its hooks here."""
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  app.run(functools.partial(main, hooks=hooks))
+
+
+if __name__ == "__main__":
+  run_cli()
