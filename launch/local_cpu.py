@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+from typing import Callable, Dict, Optional, Sequence
 
 
 def free_port() -> int:
@@ -21,13 +22,20 @@ def free_port() -> int:
 
 
 def launch(num_processes: int, main_args, devices_per_process: int = 1,
-           timeout: float = None) -> int:
-  """Starts the processes, waits for all, returns the first non-zero exit code (or 0)."""
+           timeout: float = None, module: str = "tavaal_jax.main",
+           process_args: Callable[[int], Sequence[str]] = lambda i: (),
+           env: Optional[Dict[str, str]] = None) -> int:
+  """Starts the processes, waits for all, returns the first non-zero exit code (or 0).
+
+  module: what each process runs with `python -m` (a wrapper of the driver, in tests);
+  process_args(i): arguments for process i alone (e.g. its own --workdir, as on hosts with
+  their own disks); env: the processes' environment (default: this one's).
+  """
   port = free_port()
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
+  env = dict(os.environ if env is None else env, JAX_PLATFORMS="cpu",
              XLA_FLAGS=f"--xla_force_host_platform_device_count={devices_per_process}")
   processes = [
-      subprocess.Popen([sys.executable, "-m", "tavaal_jax.main", *main_args,
+      subprocess.Popen([sys.executable, "-m", module, *main_args, *process_args(i),
                         f"--coordinator_address=127.0.0.1:{port}",
                         f"--num_processes={num_processes}", f"--process_id={i}"], env=env)
       for i in range(num_processes)]

@@ -5,7 +5,7 @@
   state  (StandardSave) the stage's trained learner, host copies: `params`,
          `batch_stats`, and `rng_key` (jax.random.key_data of the root key
          jax.random.key(seed); every draw of the run is that key folded with
-         (trial, stage, purpose), see `experiment.jax_key`).
+         (trial, stage, purpose), see `streams.jax_key`).
   meta   (JsonSave)     `format`, `step`, `trial`, `stage`, `labeled_idx` (the labeled set
          after this stage's picks: what the next stage trains on), `results` and `picks`
          (every row of results.jsonl / picks.jsonl written so far), and `state_sha256`, a
@@ -17,6 +17,11 @@ files. Orbax writes each step into a temporary directory and renames it when com
 step that a kill interrupted is never listed (and its temporary directory is removed when
 the next run opens the manager). `MAX_TO_KEEP` steps are kept: the newest to resume from and
 the one before it to fall back to when the newest is corrupt.
+
+Only process 0 keeps checkpoints (the Orbax manager runs over that process alone): every
+process takes part in copying a state to the host, then process 0 writes it, and process 0
+alone restores, checks and discards steps when a run resumes (run_files.py). So the
+checkpoints live in process 0's workdir, shared with the other hosts or not.
 """
 
 import datetime
@@ -24,14 +29,14 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 from typing import Any, Dict, List, Optional, Tuple
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 
-from tavaal_jax import parallel
+from tavaal_jax import outputs, parallel
 
 CHECKPOINT_DIR = "checkpoints"
 DISCARDED_DIR = "checkpoints.discarded"
@@ -87,15 +92,25 @@ class Checkpoints:
   """The Orbax `CheckpointManager` of a workdir plus the checks that make resuming safe."""
 
   def __init__(self, workdir: str):
-    self.workdir = workdir
-    self.directory = os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR))
+    self.workdir = epath.Path(workdir)
+    if outputs.is_local(workdir):
+      self.workdir = epath.Path(os.path.abspath(workdir))
+    self.directory = self.workdir / CHECKPOINT_DIR
     self._manager: Optional[ocp.CheckpointManager] = None
 
   @property
   def manager(self) -> ocp.CheckpointManager:
+    """The Orbax manager; process 0's alone (an error on any other process)."""
+    if not parallel.is_writer():
+      raise RuntimeError("only process 0 keeps checkpoints")
     if self._manager is None:
+      # Orbax creates the directory only for managers over all processes.
+      self.directory.mkdir(parents=True, exist_ok=True)
       options = ocp.CheckpointManagerOptions(
-          max_to_keep=MAX_TO_KEEP, create=True, cleanup_tmp_directories=True)
+          max_to_keep=MAX_TO_KEEP, create=False, cleanup_tmp_directories=True,
+          # Over process 0 alone: the other hosts' workdirs (shared or not) are not read.
+          multiprocessing_options=ocp.options.MultiprocessingOptions(
+              primary_host=0, active_processes={0}))
       self._manager = ocp.CheckpointManager(self.directory, options=options,
                                             item_names=("state", "meta"))
     return self._manager
@@ -110,7 +125,9 @@ class Checkpoints:
     state: a tree of arrays (copied to the host here); meta: JSON-serialisable; its
     `state_sha256` and `format` are filled in here.
     """
-    state = parallel.to_host(state)
+    state = parallel.to_host(state)   # every process takes part
+    if not parallel.is_writer():
+      return
     meta = dict(meta, format=FORMAT, step=int(step), state_sha256=state_digest(state))
     self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                     meta=ocp.args.JsonSave(meta)))
@@ -156,20 +173,18 @@ class Checkpoints:
 
   def discard_after(self, step: Optional[int]) -> None:
     """Moves the steps newer than `step` (all, when None) to <workdir>/checkpoints.discarded/
-    (kept for inspection, never deleted), so that they can be written again."""
+    (kept for inspection, never deleted), so that they can be written again. Process 0."""
     newer = [s for s in self.steps() if step is None or s > step]
     if not newer:
       return
     self.wait_until_finished()
-    if parallel.is_writer():
-      stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-      target_dir = os.path.join(self.workdir, DISCARDED_DIR)
-      os.makedirs(target_dir, exist_ok=True)
-      for s in newer:
-        target = os.path.join(target_dir, f"{s}.{stamp}")
-        shutil.move(os.path.join(self.directory, str(s)), target)
-        logging.warning("moved checkpoint step %d aside to %s", s, target)
-    wait_for_all_processes("checkpoints discarded")
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    target_dir = self.workdir / DISCARDED_DIR
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for s in newer:
+      target = target_dir / f"{s}.{stamp}"
+      (self.directory / str(s)).rename(target)
+      logging.warning("moved checkpoint step %d aside to %s", s, target)
     self.manager.reload()
 
   def wait_until_finished(self) -> None:

@@ -1,40 +1,39 @@
 """The active-learning loop: trials x stages of train, evaluate, select, label.
 
 Every random draw derives from `config.seed` and the (trial, stage) it belongs to, with a
-separate stream per purpose, so the candidate subset does not change when the model does,
-and a resumed run makes the same draws as an uninterrupted one.
+separate stream per purpose (streams.py), so the candidate subset does not change when the
+model does, and a resumed run makes the same draws as an uninterrupted one.
 
 Per stage, in this order: the next stage's picks row, the stage's results row, then its
 Orbax checkpoint (checkpoint.py). A stage is done once its checkpoint is written; on
-resume, `resume` makes the rows agree with the newest good checkpoint, so a kill at any
-point (or a corrupt newest checkpoint) costs at most the stages after it, which are redone
-with the same draws.
+resume, `run_files.resume` makes the rows agree with the newest good checkpoint, so a kill
+at any point (or a corrupt newest checkpoint) costs at most the stages after it, which are
+redone with the same draws.
+
+Hooks: `run(..., hooks=[h])` calls `h(point, step)` at the named points of each stage
+(HOOK_POINTS) with the stage's checkpoint step, e.g. for the tests that kill a run there.
 """
 
 import dataclasses
 import logging
 import os
-import signal
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import jax
 import ml_collections
 import numpy as np
 from tqdm import auto as tqdm
 
-from tavaal_jax import checkpoint, config_checks, metrics_writer, outputs, parallel
+from tavaal_jax import checkpoint, config_checks, metrics_writer, parallel, run_files
 from tavaal_jax.data import load_dataset
 from tavaal_jax.data.batching import steps_per_epoch
 from tavaal_jax.errors import ConfigError
 from tavaal_jax.learner import Learner
 from tavaal_jax.metrics_writer import MetricWriter
+from tavaal_jax.run_files import RunFiles
 from tavaal_jax.strategies import STRATEGIES, SelectionContext, check_selection
-
-# Host random streams, one per purpose.
-INITIAL_POOL, CANDIDATE_SUBSET, SELECTION, TRAIN_ORDER, INDEPENDENT_ORDER = range(5)
-# JAX random streams, one per purpose.
-LEARNER_KEY, SELECTION_KEY, INDEPENDENT_KEY = range(3)
+from tavaal_jax.streams import HostStream, JaxStream, host_rng, jax_key
 
 TENSORBOARD_DIR = "tensorboard"
 # Figures of a results row written per stage to the metric writer.
@@ -45,20 +44,9 @@ STAGE_SCALARS = ("num_labeled", "test_accuracy", "test_loss", "train_loss", "ran
 NAMED_SOURCES = ("npz", "folder")
 
 
-def host_rng(seed: int, trial: int, stage: int, purpose: int) -> np.random.Generator:
-  return np.random.default_rng([seed, trial, stage, purpose])
-
-
-def jax_key(seed: int, trial: int, stage: int, purpose: int) -> jax.Array:
-  key = jax.random.key(seed)
-  for part in (trial, stage, purpose):
-    key = jax.random.fold_in(key, part)
-  return key
-
-
 def initial_pool(config: ml_collections.ConfigDict, trial: int, pool_size: int) -> np.ndarray:
   """[al.initial] distinct training indices, drawn per trial."""
-  rng = host_rng(config.seed, trial, 0, INITIAL_POOL)
+  rng = host_rng(config.seed, trial, 0, HostStream.INITIAL_POOL)
   return np.sort(rng.choice(pool_size, size=config.al.initial, replace=False))
 
 
@@ -66,62 +54,9 @@ def candidate_subset(config: ml_collections.ConfigDict, trial: int, stage: int,
                      unlabeled_idx: np.ndarray) -> np.ndarray:
   """The random subset S of the unlabeled pool that a strategy picks from (all of it when
   the pool is smaller than al.subset)."""
-  rng = host_rng(config.seed, trial, stage, CANDIDATE_SUBSET)
+  rng = host_rng(config.seed, trial, stage, HostStream.CANDIDATE_SUBSET)
   size = min(config.al.subset, len(unlabeled_idx))
   return np.sort(rng.choice(unlabeled_idx, size=size, replace=False))
-
-
-class RunFiles:
-  """results.jsonl / picks.jsonl of a workdir.
-
-  The picks row of stage s + 1 is written just before the results row of stage s, and the
-  stage's checkpoint after both; `run` makes the rows agree with the newest good
-  checkpoint before it continues (see `resume`).
-  """
-
-  def __init__(self, workdir: str):
-    self.results_path = os.path.join(workdir, outputs.RESULTS_FILE)
-    self.picks_path = os.path.join(workdir, outputs.PICKS_FILE)
-    self._set(outputs.read_jsonl(self.results_path), outputs.read_jsonl(self.picks_path))
-    self._clean = {path: outputs.is_clean_jsonl(path)
-                   for path in (self.results_path, self.picks_path)}
-
-  def _set(self, results: List[Dict], picks: List[Dict]) -> None:
-    self.results: List[Dict] = list(results)
-    self.picks_rows: List[Dict] = list(picks)
-    self.picks: Dict = {(p["trial"], p["stage"]): np.asarray(p["indices"], np.int64)
-                        for p in picks}
-    self.done = {(r["trial"], r["stage"]) for r in results}
-
-  def reset(self, results: List[Dict], picks: List[Dict]) -> None:
-    """Replaces the rows, rewriting a file (atomically) when its rows differ or it ends in a
-    torn line."""
-    for path, new, old in ((self.results_path, results, self.results),
-                           (self.picks_path, picks, self.picks_rows)):
-      if (not self._clean[path] or [checkpoint.canonical(r) for r in new]
-          != [checkpoint.canonical(r) for r in old]):
-        outputs.rewrite_jsonl(path, new)
-        self._clean[path] = True
-    self._set(results, picks)
-
-  def add_picks(self, trial: int, stage: int, indices: np.ndarray,
-                names: Optional[Sequence[str]] = None) -> None:
-    indices = np.asarray(indices, np.int64)
-    row = {"trial": trial, "stage": stage, "indices": indices.tolist()}
-    if names is not None:
-      row["names"] = [str(n) for n in names]
-    outputs.append_jsonl(self.picks_path, row)
-    self.picks_rows.append(row)
-    self.picks[(trial, stage)] = indices
-
-  def add_result(self, row: Dict) -> None:
-    outputs.append_jsonl(self.results_path, row)
-    self.results.append(row)
-    self.done.add((row["trial"], row["stage"]))
-
-  def labeled(self, trial: int, stage: int) -> np.ndarray:
-    """The labeled set of (trial, stage): the union of picks rows 0..stage."""
-    return np.concatenate([self.picks[(trial, s)] for s in range(stage + 1)])
 
 
 def checkpoint_step(config: ml_collections.ConfigDict, trial: int, stage: int) -> int:
@@ -129,70 +64,17 @@ def checkpoint_step(config: ml_collections.ConfigDict, trial: int, stage: int) -
   return trial * config.al.stages + stage
 
 
-def resume(files: RunFiles, checkpoints: checkpoint.Checkpoints) -> None:
-  """Makes the rows agree with the newest good checkpoint: a stage counts as done once its
-  checkpoint is written.
-
-  The newest checkpoint that restores, passes its checks and agrees with the files' rows of
-  the same stages wins; its rows become the files' rows. Rows of later stages (a kill
-  before or during that stage's checkpoint write, or a corrupt newest checkpoint) are
-  dropped and those stages redone; rows the files lack are restored from it. Checkpoints
-  passed over are moved aside, never deleted. With no good checkpoint the run starts over
-  (keeping only the initial pool of trial 0).
-  """
-  step, meta = checkpoints.latest_good(files.results, files.picks_rows)
-  if meta:
-    results, picks = meta["results"], meta["picks"]
-  else:  # only the initial pool of trial 0, a function of the seed, survives
-    results, picks = [], [p for p in files.picks_rows[:1] if (p["trial"], p["stage"]) == (0, 0)]
-  kept = {(r["trial"], r["stage"]) for r in results}
-  dropped = sorted(key for key in files.done if key not in kept)
-  kept_picks = {(p["trial"], p["stage"]) for p in picks}
-  dropped_picks = sorted(key for key in files.picks if key not in kept_picks)
-  if dropped or dropped_picks:
-    where = (f"the last good checkpoint (step {step}: trial {meta['trial']} stage "
-             f"{meta['stage']})" if meta else "the start (no good checkpoint)")
-    logging.warning("resuming from %s: dropping the results rows of trial/stage [%s] and "
-                    "the picks rows of [%s]; those stages are redone", where,
-                    ", ".join(f"{t}/{s}" for t, s in dropped),
-                    ", ".join(f"{t}/{s}" for t, s in dropped_picks))
-  restored = sorted(key for key in kept if key not in files.done)
-  if restored:
-    logging.warning("results.jsonl lacked %d row(s) that checkpoint step %d holds; "
-                    "restoring them", len(restored), step)
-  files.reset(results, picks)
-  checkpoints.discard_after(step)
-
-
-# Test-only: TAVAAL_TEST_KILL_AT='<point>@<step>' SIGKILLs this process at a named point of
-# the stage with that checkpoint step, to test that a killed run resumes to the same
-# outputs. Points, in order: 'train' (in Learner.fit, when the second permutation of the
-# training order is drawn), 'select' (selection done, its picks not yet written), 'picks'
+# Where `run` calls its hooks, in the order of a stage: 'train' (after each training epoch
+# of the stage's learner), 'select' (selection done, its picks not yet written), 'picks'
 # (the next stage's picks row written, the results row not), 'results' (the results row
 # written, the checkpoint not), 'checkpoint' (the checkpoint write started, not finished).
-KILL_AT_ENV = "TAVAAL_TEST_KILL_AT"
+HOOK_POINTS = ("train", "select", "picks", "results", "checkpoint")
+Hook = Callable[[str, int], None]   # hook(point, checkpoint step)
 
 
-def _kill_if_asked(point: str, step: int) -> None:
-  if os.environ.get(KILL_AT_ENV) == f"{point}@{step}":
-    logging.warning("%s=%s: killing this process", KILL_AT_ENV, os.environ[KILL_AT_ENV])
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
-class _KillOnSecondPermutation:
-  """Test-only stand-in for the training-order generator (see KILL_AT_ENV)."""
-
-  def __init__(self, rng: np.random.Generator, step: int):
-    self._rng, self._step, self._draws = rng, step, 0
-
-  def permutation(self, n):
-    self._draws += 1
-    if self._draws > 1:
-      _kill_if_asked("train", self._step)
-    return self._rng.permutation(n)
-
-  def __getattr__(self, name):
-    return getattr(self._rng, name)
+def _call_hooks(hooks: Sequence[Hook], point: str, step: int) -> None:
+  for hook in hooks:
+    hook(point, step)
 
 
 def independent_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -239,19 +121,20 @@ def _json_float(x: float):
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, *, force: bool = False,
-        writer: Optional[MetricWriter] = None) -> List[Dict]:
+        writer: Optional[MetricWriter] = None, hooks: Sequence[Hook] = ()) -> List[Dict]:
   """Runs (or resumes) every trial and stage; returns all results rows.
 
+  workdir: a local path or a `gs://` one; with several processes, process 0's (run_files.py).
   force: move an existing workdir aside to <workdir>.old-<timestamp> and start over.
   writer: where per-epoch and per-stage metrics go; by default TensorBoard events in
   <workdir>/tensorboard plus log lines (on process 0 only), closed at the end.
+  hooks: called as hook(point, checkpoint step) at each of HOOK_POINTS.
   """
   config_checks.check_config(config)
   with_independent = config.al.get("independent", False)
   if not isinstance(with_independent, bool):
     raise ConfigError(f"al.independent={with_independent!r} must be True or False")
-  if not force:
-    outputs.check_config_matches(workdir, config)  # refuse before anything is loaded
+  run_files.check_workdir(workdir, config, force)   # refuse before anything is loaded
   dataset = load_dataset(config.dataset)
   config_checks.check_dataset_fit(config, dataset)
   select = STRATEGIES.get(config.strategy.name)
@@ -261,9 +144,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, force: bool = False,
   if with_independent:
     independent = Learner(dataset, independent_config(config), mesh)
 
-  if force:
-    outputs.move_aside(workdir)
-  outputs.write_or_check_config(workdir, config)
+  run_files.prepare_workdir(workdir, config, force)
   checkpoint.wait_for_all_processes("workdir ready")
   own_writer = writer is None
   if own_writer:
@@ -271,7 +152,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, force: bool = False,
   files = RunFiles(workdir)
   checkpoints = checkpoint.Checkpoints(workdir)
   try:
-    resume(files, checkpoints)
+    run_files.resume(files, checkpoints)
     total = config.trials * config.al.stages
     if len(files.done) >= total:
       logging.info("%s already holds all %d stages (results.jsonl, checkpoint step %d); "
@@ -289,9 +170,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, force: bool = False,
         if (trial, stage) in files.done:
           continue
         step = checkpoint_step(config, trial, stage)
-        out = run_stage(config, dataset, learner, select, files, trial, stage, independent)
+        out = run_stage(config, dataset, learner, select, files, trial, stage, independent,
+                        hooks)
         row = out.row
-        _kill_if_asked("results", step)
+        _call_hooks(hooks, "results", step)
         checkpoints.save(step, _checkpoint_state(config, out.state), {
             "trial": trial, "stage": stage,
             "labeled_idx": np.concatenate(
@@ -299,7 +181,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, force: bool = False,
                  if (trial, s) in files.picks]).tolist(),
             # Copies: the write finishes in the background while rows are appended.
             "results": list(files.results), "picks": list(files.picks_rows)})
-        _kill_if_asked("checkpoint", step)
+        _call_hooks(hooks, "checkpoint", step)
         _write_stage_metrics(writer, config, step, row, out.epochs, out.steps_per_second)
         logging.info("trial %d stage %d: %d labeled, test accuracy %.4f (train %.1fs, "
                      "select %.1fs)", trial, stage, row["num_labeled"], row["test_accuracy"],
@@ -342,17 +224,17 @@ class StageOutput:
 
 
 def run_stage(config, dataset, learner: Learner, select, files: RunFiles, trial: int,
-              stage: int, independent: Optional[Learner] = None) -> StageOutput:
+              stage: int, independent: Optional[Learner] = None,
+              hooks: Sequence[Hook] = ()) -> StageOutput:
   """Train on the labeled set, evaluate, (unless last) pick the next labels, and (with an
   independent learner) train and evaluate it on the same labeled set."""
   step = checkpoint_step(config, trial, stage)
   labeled_idx = files.labeled(trial, stage)
-  order = host_rng(config.seed, trial, stage, TRAIN_ORDER)
-  if os.environ.get(KILL_AT_ENV) == f"train@{step}":
-    order = _KillOnSecondPermutation(order, step)
+  order = host_rng(config.seed, trial, stage, HostStream.TRAIN_ORDER)
   start = time.perf_counter()
-  fit = learner.fit(labeled_idx, jax_key(config.seed, trial, stage, LEARNER_KEY), order,
-                    description=f"trial {trial} stage {stage}")
+  fit = learner.fit(labeled_idx, jax_key(config.seed, trial, stage, JaxStream.LEARNER), order,
+                    description=f"trial {trial} stage {stage}",
+                    after_epoch=lambda epoch: _call_hooks(hooks, "train", step))
   fit_seconds = time.perf_counter() - start
   test = learner.evaluate(fit.state, dataset.test)
   train_seconds = time.perf_counter() - start
@@ -366,17 +248,17 @@ def run_stage(config, dataset, learner: Learner, select, files: RunFiles, trial:
     num_candidates = len(candidate_idx)
     context = SelectionContext(
         config=config, dataset=dataset, labeled_idx=labeled_idx, candidate_idx=candidate_idx,
-        budget=config.al.budget, rng=host_rng(config.seed, trial, stage, SELECTION),
-        key=jax_key(config.seed, trial, stage, SELECTION_KEY), learner=learner,
+        budget=config.al.budget, rng=host_rng(config.seed, trial, stage, HostStream.SELECTION),
+        key=jax_key(config.seed, trial, stage, JaxStream.SELECTION), learner=learner,
         learner_state=fit.state)
     picks = check_selection(select(context), context, config.strategy.name)
     # Selection runs on every host; they must agree before process 0 records the picks.
     parallel.assert_same_on_all_hosts(picks, f"the picks of trial {trial} stage {stage}")
     diagnostics = {k: _json_float(v) if isinstance(v, float) else v
                    for k, v in context.diagnostics.items()}
-    _kill_if_asked("select", step)
+    _call_hooks(hooks, "select", step)
     files.add_picks(trial, stage + 1, picks, _names(config, dataset, picks))
-    _kill_if_asked("picks", step)
+    _call_hooks(hooks, "picks", step)
   select_seconds = time.perf_counter() - start
 
   row = {
@@ -400,8 +282,8 @@ def run_stage(config, dataset, learner: Learner, select, files: RunFiles, trial:
     # Its own streams: the main learner's draws, and so the picks, do not change.
     start = time.perf_counter()
     independent_fit = independent.fit(
-        labeled_idx, jax_key(config.seed, trial, stage, INDEPENDENT_KEY),
-        host_rng(config.seed, trial, stage, INDEPENDENT_ORDER),
+        labeled_idx, jax_key(config.seed, trial, stage, JaxStream.INDEPENDENT),
+        host_rng(config.seed, trial, stage, HostStream.INDEPENDENT_ORDER),
         description=f"trial {trial} stage {stage} (independent)")
     independent_test = independent.evaluate(independent_fit.state, dataset.test)
     row.update(independent_accuracy=float(independent_test["accuracy"]),

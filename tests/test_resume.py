@@ -34,13 +34,13 @@ def compilation_cache(tmp_path_factory):
 
 
 def _main(cache, workdir, *flags, kill_at=None):
+  """The driver in a subprocess; with kill_at='<point>@<step>' it runs with the hook of
+  tests/kill_main.py that SIGKILLs it there."""
   env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="1", JAX_COMPILATION_CACHE_DIR=cache,
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
-  env.pop(experiment.KILL_AT_ENV, None)
-  if kill_at:
-    env[experiment.KILL_AT_ENV] = kill_at
-  return subprocess.run([sys.executable, "-m", "tavaal_jax.main", *TINY,
-                         f"--workdir={workdir}", *flags],
+  command = (["tavaal_jax.main"] if kill_at is None
+             else ["tests.kill_main", f"--kill_at={kill_at}"])
+  return subprocess.run([sys.executable, "-m", *command, *TINY, f"--workdir={workdir}", *flags],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
