@@ -77,10 +77,14 @@ def device_description() -> str:
 
 def machine(p: Dict[str, Any]) -> Dict[str, Any]:
   """Measured matmul FLOP/s (fp32; bf16 too on an accelerator)."""
+  from tavaal_jax import host_memory, xla_cpu
   n = int(p.get("matmul_size", 4096))
   out = {"device": device_description(), "platform": jax.devices()[0].platform,
          "cpu_model": cpu_model(), "cpu_cores": cpu_count(), "jax_version": jax.__version__,
-         "xla_flags": os.environ.get("XLA_FLAGS", ""), "matmul_size": n}
+         "xla_flags": os.environ.get("XLA_FLAGS", ""), "matmul_size": n,
+         # What the worker's cpu_tuning.apply() put in force (benchmarks/run.py).
+         "ynn_flag_by_package": xla_cpu.set_by_package(),
+         "keep_freed_memory": host_memory.applied()}
   dtypes = [("fp32", jnp.float32)]
   if jax.devices()[0].platform != "cpu":
     dtypes.append(("bf16", jnp.bfloat16))

@@ -54,8 +54,8 @@ SECTIONS = ("machine", "train_step", "adversary_step", "scoring", "coreset", "st
 TARGETS = {"train_step": 1.0, "adversary_step": 1.0, "scoring": 1.5, "coreset": 20.0}
 
 # XLA:CPU flags tried by --levers (each in its own process: an unknown flag aborts it).
-# "" is the package's default (tavaal_jax/xla_cpu.py: YNNPACK fusions of dots, element-wise
-# ops and reductions for the train step, none for every other jit). A lever naming
+# "" is the package's default (tavaal_jax/cpu_tuning.py, xla_cpu.py: YNNPACK fusions of dots,
+# element-wise ops and reductions for the train step, none for every other jit). A lever naming
 # --xla_cpu_experimental_ynn_fusion_type replaces that default for every jit.
 XLA_FLAG_LEVERS = (
     "",
@@ -85,8 +85,10 @@ def _worker(sections: str, backend: str, params: Dict[str, Any], result_path: st
     import jax
     jax.config.update("jax_disable_most_optimizations", True)
   if backend == "jax":
-    # First: the package's XLA flags and malloc settings, before JAX or its threads start.
-    import tavaal_jax  # noqa: F401
+    # First: the package's CPU tuning (XLA flags, malloc), before JAX's backend starts, as
+    # the CLI does (tavaal_jax/cpu_tuning.py).
+    from tavaal_jax import cpu_tuning
+    cpu_tuning.apply()
     from benchmarks import jax_bench as module
   elif backend == "torch":
     if params.get("torch_keep_freed_memory"):

@@ -1,8 +1,8 @@
-"""tavaal_jax: task-aware variational adversarial active learning in JAX/Flax."""
+"""tavaal_jax: task-aware variational adversarial active learning in JAX/Flax.
 
-from tavaal_jax import host_memory, xla_cpu
-
-xla_cpu.apply_default_flags()   # before JAX creates its CPU backend (see xla_cpu.py)
-host_memory.keep_freed_memory()   # before XLA's threads first allocate (see host_memory.py)
+Importing the package changes nothing in the process (no XLA_FLAGS, no malloc settings, no
+jax.config): programs that train on a CPU call `tavaal_jax.cpu_tuning.apply()` first, as the
+CLI (`tavaal_jax.main`) does.
+"""
 
 __version__ = "0.1.0"

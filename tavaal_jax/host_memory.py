@@ -1,4 +1,4 @@
-"""Host memory: glibc malloc set to keep freed memory for reuse (set at `import tavaal_jax`).
+"""Host memory: glibc malloc set to keep freed memory for reuse (part of `cpu_tuning.apply()`).
 
 XLA:CPU allocates every step's buffers (activations, gradients, the new train state) with
 malloc and frees them when the step is done. glibc serves allocations above its mmap
@@ -18,10 +18,10 @@ steps past the live data (that train step: 2.6 GiB -> 3.8-5.3 GiB, flat after th
 step). Numerics do not change: this only decides where buffers live.
 
 It applies on Linux with glibc, and must run before a second thread first allocates: glibc
-fixes its number of arenas then (XLA's threads start with its backend, after the import;
-importing jax alone was measured not to spoil it). It is skipped when GLIBC_TUNABLES
-names a `glibc.malloc.` setting (the user chose), when JAX_PLATFORMS names no `cpu`
-platform (GPU / TPU runs keep little on the host), or with TAVAAL_JAX_KEEP_FREED_MEMORY=0.
+fixes its number of arenas then (XLA's threads start with its backend; importing jax alone
+was measured not to spoil it). It is skipped when GLIBC_TUNABLES names a `glibc.malloc.`
+setting (the user chose), or with TAVAAL_JAX_KEEP_FREED_MEMORY=0. `cpu_tuning.apply()` only
+calls it when JAX's backend will be the CPU (GPU / TPU runs keep little on the host).
 """
 
 import ctypes
@@ -45,9 +45,6 @@ def skip_reason(environ=os.environ) -> str:
     return f"{OPT_OUT}={environ[OPT_OUT]}"
   if "glibc.malloc." in environ.get("GLIBC_TUNABLES", ""):
     return "GLIBC_TUNABLES names glibc.malloc settings"
-  platforms = [p.strip() for p in environ.get("JAX_PLATFORMS", "").split(",") if p.strip()]
-  if platforms and "cpu" not in platforms:
-    return f"JAX_PLATFORMS={environ['JAX_PLATFORMS']} has no cpu"
   if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
     return "not Linux with glibc"
   return ""
@@ -64,5 +61,5 @@ def keep_freed_memory(environ=os.environ) -> bool:
 
 
 def applied() -> bool:
-  """Whether this process runs with the settings (set at `import tavaal_jax`)."""
+  """Whether this process runs with the settings (set by `keep_freed_memory`)."""
   return _applied

@@ -18,7 +18,8 @@ from typing import Sequence
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from tavaal_jax import distributed, experiment, metrics_writer
+from tavaal_jax import (compile_cache, cpu_tuning, distributed, experiment,
+                        metrics_writer)
 from tavaal_jax.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file.",
@@ -35,6 +36,13 @@ _DISTRIBUTED_AUTO = flags.DEFINE_bool(
 _FORCE = flags.DEFINE_bool(
     "force", False, "Start over: move an existing --workdir aside to "
     "<workdir>.old-<timestamp> (never deleted) instead of resuming it.")
+# Compile once per machine, not once per run (tavaal_jax/compile_cache.py).
+_COMPILATION_CACHE = flags.DEFINE_bool(
+    "compilation_cache", True, "Keep compiled XLA programs on disk for later runs "
+    "(--nocompilation_cache: off, also for JAX_COMPILATION_CACHE_DIR).")
+_COMPILATION_CACHE_DIR = flags.DEFINE_string(
+    "compilation_cache_dir", None, "Folder of the compilation cache (default: "
+    "JAX_COMPILATION_CACHE_DIR, else $XDG_CACHE_HOME/tavaal_jax/jax_cache, ~/.cache/...).")
 
 
 def default_workdir(config_path: str) -> str:
@@ -50,10 +58,21 @@ class _QuietOrbax:
     return record.levelno > python_logging.INFO or "orbax" not in record.pathname
 
 
+def prepare_process() -> None:
+  """What must precede JAX's backend and first compilation: the CPU tuning (on a CPU
+  backend only) and the compilation cache of the flags."""
+  cpu_tuning.apply()
+  if _COMPILATION_CACHE.value:
+    compile_cache.enable(_COMPILATION_CACHE_DIR.value)
+  else:
+    compile_cache.disable()
+
+
 def main(argv, hooks: Sequence[experiment.Hook] = ()):
   """The driver; `hooks` go to `experiment.run` (see `run_cli`)."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  prepare_process()
   logging.get_absl_handler().addFilter(_QuietOrbax())
   workdir = _WORKDIR.value or default_workdir(flags.FLAGS["config"].config_filename)
   logging.info("workdir: %s", workdir)

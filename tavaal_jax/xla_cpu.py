@@ -1,4 +1,4 @@
-"""XLA:CPU flags the package sets before JAX creates its CPU backend, and per-jit exceptions.
+"""XLA:CPU flags the CPU tuning sets before JAX creates its CPU backend, and per-jit exceptions.
 
 jax 0.10.2's XLA:CPU hands work to YNNPACK ("ynn_fusion" ops in a profile), and which work
 is the fastest there depends on the step (BENCHMARKS.md, "What changed", 2):
@@ -15,14 +15,24 @@ for that jit alone. The flag only concerns the CPU backend: on GPU and TPU nothi
 
 A user who sets `--xla_cpu_experimental_ynn_fusion_type` in XLA_FLAGS keeps their value, for
 every jit. XLA reads XLA_FLAGS once, when the first backend is created, so this must run
-before the first computation; `import tavaal_jax` does it.
+before the first computation: `tavaal_jax.cpu_tuning.apply()` calls `apply_default_flags`,
+and the entry points call that first; `import tavaal_jax` sets nothing.
+
+The flag is experimental, and XLA aborts the process on a flag it does not know, so it is
+only set on the jaxlib versions it was measured with (TESTED_JAXLIB_VERSIONS); on any other
+the jits run with XLA's own default and one log line says so.
 """
 
 import functools
+import importlib.metadata
+import logging
 import os
+from typing import Optional
 
 YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 DEFAULT_FLAGS = {YNN_FLAG: "dot,eltwise,reduce"}
+# jaxlib versions whose XLA knows DEFAULT_FLAGS and where they were measured (BENCHMARKS.md).
+TESTED_JAXLIB_VERSIONS = ("0.10.2",)
 # The same setting as a per-jit compiler option; the empty value means no YNNPACK fusion.
 _NO_YNN_OPTIONS = {YNN_FLAG.lstrip("-"): ""}
 
@@ -30,10 +40,33 @@ _NO_YNN_OPTIONS = {YNN_FLAG.lstrip("-"): ""}
 _set_by_package = set()
 
 
-def apply_default_flags(environ=os.environ) -> str:
-  """Appends each of DEFAULT_FLAGS to environ['XLA_FLAGS'] unless it is already named there;
-  returns the resulting XLA_FLAGS."""
+def installed_jaxlib_version() -> Optional[str]:
+  """jaxlib's version from its package metadata (importing jaxlib would not start a backend
+  either, but this needs no import at all); None when no jaxlib distribution is installed."""
+  try:
+    return importlib.metadata.version("jaxlib")
+  except importlib.metadata.PackageNotFoundError:
+    return None
+
+
+def untested_reason(jaxlib_version: Optional[str]) -> str:
+  """Why DEFAULT_FLAGS are not set with this jaxlib; '' when it is a tested version."""
+  if jaxlib_version in TESTED_JAXLIB_VERSIONS:
+    return ""
+  return (f"jaxlib {jaxlib_version or '(not installed as a package)'} is not a version the "
+          f"experimental flag was tested with ({', '.join(TESTED_JAXLIB_VERSIONS)})")
+
+
+def apply_default_flags(environ=os.environ, jaxlib_version: Optional[str] = None) -> str:
+  """Appends each of DEFAULT_FLAGS to environ['XLA_FLAGS'] unless it is already named there
+  or jaxlib_version (default: the installed one) is untested; returns the resulting
+  XLA_FLAGS."""
   flags = environ.get("XLA_FLAGS", "")
+  reason = untested_reason(installed_jaxlib_version() if jaxlib_version is None
+                           else jaxlib_version)
+  if reason:
+    logging.info("XLA_FLAGS left as they are (no %s): %s", YNN_FLAG, reason)
+    return flags
   named = {token.split("=", 1)[0] for token in flags.split()}
   added = [name for name in DEFAULT_FLAGS if name not in named]
   if added:
@@ -43,9 +76,15 @@ def apply_default_flags(environ=os.environ) -> str:
   return environ.get("XLA_FLAGS", "")
 
 
+def set_by_package() -> bool:
+  """Whether apply_default_flags set the YNNPACK flag in this process's XLA_FLAGS."""
+  return YNN_FLAG in _set_by_package
+
+
 def no_ynn_compiler_options():
   """`compiler_options` that turn YNNPACK fusions off for one jit, or None where the package's
-  flag is not in force (the user named the flag, or the default backend is not the CPU)."""
+  flag is not in force (no CPU tuning, the user named the flag, or the default backend is not
+  the CPU)."""
   import jax   # here, not at import: the backend must not start before the flags are set
   if YNN_FLAG not in _set_by_package or jax.default_backend() != "cpu":
     return None
@@ -84,7 +123,8 @@ class _JitWithoutYnn:
 
 
 def jit_without_ynn(fun=None, **jit_kwargs):
-  """`jax.jit`, compiled with no YNNPACK fusion under the package's XLA:CPU default.
+  """`jax.jit`, compiled with no YNNPACK fusion under the package's XLA:CPU default (and a
+  plain `jax.jit` where that default is not in force).
 
   For every jit but the train step. Usable as `jit_without_ynn(f, donate_argnums=(0,))` or
   as a decorator, `@functools.partial(jit_without_ynn, static_argnums=(0,))`.

@@ -1,7 +1,9 @@
 """The package's XLA:CPU default (YNNPACK fusions of dots, element-wise ops and reductions,
-for the train step) and the per-jit opt-out every other jit uses."""
+for the train step) under the explicit CPU tuning, the per-jit opt-out every other jit uses,
+and an `import tavaal_jax` that changes nothing in the process."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -10,16 +12,17 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-import tavaal_jax  # noqa: F401  (sets the flags, as every entry point does)
-from tavaal_jax import xla_cpu
+from tavaal_jax import cpu_tuning, xla_cpu
 
 FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 
 # Prints, as JSON, whether the compiled HLO of a small dense layer holds a YNNPACK fusion under
-# jax.jit and under xla_cpu.jit_without_ynn, in a fresh process (XLA reads XLA_FLAGS once).
+# jax.jit and under xla_cpu.jit_without_ynn, in a fresh process (XLA reads XLA_FLAGS once)
+# that applies the CPU tuning first, as every entry point does.
 _COMPILED_DENSE = """
 import json
-import tavaal_jax
+from tavaal_jax import cpu_tuning
+cpu_tuning.apply()
 import jax, jax.numpy as jnp
 from tavaal_jax import xla_cpu
 dense = lambda x, w: jnp.tanh(x @ w).sum(1)
@@ -29,41 +32,94 @@ print(json.dumps({"jit": "ynn" in hlo(jax.jit(dense)),
                   "jit_without_ynn": "ynn" in hlo(xla_cpu.jit_without_ynn(dense))}))
 """
 
+# What importing the package (every module the CLI imports) leaves set in a fresh process.
+_AFTER_IMPORT = """
+import json, os
+before = os.environ.get("XLA_FLAGS")
+import tavaal_jax, tavaal_jax.main
+import jax
+from tavaal_jax import host_memory, xla_cpu
+print(json.dumps({"xla_flags_unchanged": os.environ.get("XLA_FLAGS") == before,
+                  "ynn_flag": xla_cpu.set_by_package(), "malloc": host_memory.applied(),
+                  "cache_dir": jax.config.jax_compilation_cache_dir}))
+"""
 
-def test_apply_default_flags_appends_and_keeps_the_users():
-  default = f"{FLAG}=dot,eltwise,reduce"
-  environ = {}
-  assert xla_cpu.apply_default_flags(environ) == default
-  environ = {"XLA_FLAGS": "--xla_dump_to=/tmp/x"}
-  assert xla_cpu.apply_default_flags(environ) == f"--xla_dump_to=/tmp/x {default}"
-  environ = {"XLA_FLAGS": f"{FLAG}=individual_convolution --xla_dump_to=/tmp/x"}
-  assert xla_cpu.apply_default_flags(environ) == environ["XLA_FLAGS"]
-  assert environ["XLA_FLAGS"] == f"{FLAG}=individual_convolution --xla_dump_to=/tmp/x"
 
-
-def _ynn_in_compiled_dense(xla_flags):
-  """{'jit': bool, 'jit_without_ynn': bool}: YNNPACK fusions in a fresh process's HLO."""
+def _fresh_process(script, xla_flags):
   env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
+  for name in ("XLA_FLAGS", "JAX_COMPILATION_CACHE_DIR"):
+    env.pop(name, None)
   if xla_flags is not None:
     env["XLA_FLAGS"] = xla_flags
-  done = subprocess.run([sys.executable, "-c", _COMPILED_DENSE], env=env, capture_output=True,
+  done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                         text=True, timeout=120, check=True)
   return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def test_import_changes_nothing_in_the_process():
+  assert _fresh_process(_AFTER_IMPORT, "--xla_dump_to=/tmp/x") == {
+      "xla_flags_unchanged": True, "ynn_flag": False, "malloc": False, "cache_dir": None}
+
+
+def test_apply_default_flags_appends_and_keeps_the_users():
+  default = f"{FLAG}=dot,eltwise,reduce"
+  tested = xla_cpu.TESTED_JAXLIB_VERSIONS[0]
+  environ = {}
+  assert xla_cpu.apply_default_flags(environ, jaxlib_version=tested) == default
+  environ = {"XLA_FLAGS": "--xla_dump_to=/tmp/x"}
+  assert xla_cpu.apply_default_flags(environ, jaxlib_version=tested) == (
+      f"--xla_dump_to=/tmp/x {default}")
+  environ = {"XLA_FLAGS": f"{FLAG}=individual_convolution --xla_dump_to=/tmp/x"}
+  assert xla_cpu.apply_default_flags(environ, jaxlib_version=tested) == environ["XLA_FLAGS"]
+  assert environ["XLA_FLAGS"] == f"{FLAG}=individual_convolution --xla_dump_to=/tmp/x"
+
+
+def test_an_untested_jaxlib_gets_no_experimental_flag(monkeypatch, caplog):
+  # XLA aborts on a flag it does not know: only tested versions get it, with a line saying so.
+  environ = {"XLA_FLAGS": "--xla_dump_to=/tmp/x"}
+  with caplog.at_level(logging.INFO):
+    assert xla_cpu.apply_default_flags(environ, jaxlib_version="0.0.1") == "--xla_dump_to=/tmp/x"
+  assert environ == {"XLA_FLAGS": "--xla_dump_to=/tmp/x"}
+  assert "jaxlib 0.0.1 is not a version" in caplog.text
+  monkeypatch.setattr(xla_cpu, "installed_jaxlib_version", lambda: "99.0.0")
+  assert xla_cpu.apply_default_flags(environ) == "--xla_dump_to=/tmp/x"
+  monkeypatch.setattr(xla_cpu, "installed_jaxlib_version", lambda: None)
+  assert xla_cpu.apply_default_flags(environ) == "--xla_dump_to=/tmp/x"
+  assert xla_cpu.untested_reason(xla_cpu.installed_jaxlib_version()) != ""
+
+
+def test_the_tuning_is_for_a_cpu_backend_only():
+  assert cpu_tuning.not_cpu_reason("cpu", ["jax_plugins.xla_cuda12"]) == ""
+  assert cpu_tuning.not_cpu_reason("cpu,cuda", []) == ""   # JAX's default: the first named
+  assert "cuda" in cpu_tuning.not_cpu_reason("cuda,cpu", [])
+  assert "tpu" in cpu_tuning.not_cpu_reason("tpu", [])
+  assert cpu_tuning.not_cpu_reason("", []) == ""
+  assert "xla_cuda12" in cpu_tuning.not_cpu_reason("", ["jax_plugins.xla_cuda12"])
+
+
+def test_the_tuning_leaves_a_started_backend_alone(monkeypatch):
+  # XLA has read XLA_FLAGS and its threads have allocated: too late to change either.
+  jnp.ones(1).block_until_ready()
+  monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+  assert "already started" in cpu_tuning.skip_reason()
+  cpu_tuning.apply()
+  assert os.environ["XLA_FLAGS"] == "--xla_dump_to=/tmp/x"
+
+
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU flag")
-def test_package_default_fuses_with_ynnpack_and_jit_without_ynn_opts_out():
-  assert f"{FLAG}=dot,eltwise,reduce" in os.environ["XLA_FLAGS"]
-  assert _ynn_in_compiled_dense(None) == {"jit": True, "jit_without_ynn": False}
+@pytest.mark.skipif(bool(xla_cpu.untested_reason(xla_cpu.installed_jaxlib_version())),
+                    reason="the flag is only set on the jaxlib versions it was tested with")
+def test_cpu_tuning_fuses_with_ynnpack_and_jit_without_ynn_opts_out():
+  assert _fresh_process(_COMPILED_DENSE, None) == {"jit": True, "jit_without_ynn": False}
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU flag")
 def test_the_users_flag_wins_for_every_jit():
   # Naming the flag turns the package's default and its per-jit opt-out off alike.
-  assert _ynn_in_compiled_dense(f"{FLAG}=") == {"jit": False, "jit_without_ynn": False}
-  assert _ynn_in_compiled_dense(f"{FLAG}=dot,eltwise,reduce") == {"jit": True,
-                                                                  "jit_without_ynn": True}
+  assert _fresh_process(_COMPILED_DENSE, f"{FLAG}=") == {"jit": False,
+                                                         "jit_without_ynn": False}
+  assert _fresh_process(_COMPILED_DENSE, f"{FLAG}=dot,eltwise,reduce") == {
+      "jit": True, "jit_without_ynn": True}
 
 
 def test_jit_without_ynn_is_a_jit_in_value_and_in_api():
