@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Cloud TPU VM (e.g. v4-32): copy this checkout to every worker and run the same command on
-# all of them; JAX finds the other workers itself (--distributed_auto). Usage, from the
+# all of them; JAX finds the other workers itself (--distributed_auto). A relative
+# --workdir is each worker's own disk: worker 0 keeps the run there and the others resume
+# from its view; a gs:// --workdir works too (pip install gcsfs). Usage, from the
 # repository root:
 #   TPU=my-tpu ZONE=us-central2-b bash launch/tpu_vm.sh --config=configs/cifar10.py --workdir=runs/c10
 set -euo pipefail
