@@ -8,6 +8,9 @@ runs, one after the other,
       --config.strategy.name=<strategy> --config.trials=TRIALS --config.<field>=<value> ...
 (`--config.<field>=<value>` may also be given to this script directly), then
   python -m tavaal_jax.report WORKDIR/<strategy> ... --out WORKDIR/report
+Each run is its own `tavaal_jax.main` process, so it gets the driver's CPU tuning and its
+compilation cache (README, "Compilation cache"): runs after the first load the steps they
+share instead of compiling them again.
 
 Rerunning the same command resumes: each run continues from its own workdir, and runs that
 this sweep saw finish (recorded in WORKDIR/sweep.json with their command and a hash of the
