@@ -193,8 +193,9 @@ def check_config(config: ml_collections.ConfigDict, image_shape: Optional[Tuple[
     except ConfigError as error:
       raise ConfigError(f"{field}: {error}") from None
   if mesh is not None:
+    # Training batches shape the optimisation: a size the devices do not divide is an
+    # error, not rounded (strategy.batch_size, for scoring, is rounded where it is used).
     parallel.check_batch_size(batch, mesh, "vae.batch_size")
-    parallel.check_batch_size(config.strategy.batch_size, mesh, "strategy.batch_size")
   if image_shape is not None:
     check_vae_shape(image_shape, latent)
 
@@ -383,7 +384,7 @@ def _score(scorer: _Scorer, state: AdversaryState, source, indices: np.ndarray,
     return np.zeros(0, np.float32)
   extras = {} if r_disc is None else {"r_disc": np.asarray(r_disc, np.float32)}
   out = score_pool(scorer, _scoring_variables(state), source, indices, batch_size=batch_size,
-                   mesh=mesh, extras=extras)
+                   mesh=mesh, extras=extras, field="strategy.batch_size")
   return np.asarray(out["prob"], np.float32)
 
 
@@ -396,8 +397,11 @@ class AdversaryResult:
 
   history: 'vae_loss', 'disc_loss' (mean per pass over L + S, lists), 'iterations' (int),
   'disc_labeled_mean' / 'disc_unlabeled_mean' (D's mean probability "labeled" on L and S
-  after training, eval mode).
+  after training, eval mode: the means of the two score arrays below).
   ranker: the r normalisation fixed at training time; None for VAAL.
+  labeled_scores [n_l] / unlabeled_scores [n_u]: D's probability "labeled" for the
+  training pools after training, eval mode, in the order given. unlabeled_scores are what
+  `discriminator_scores` returns for S, so selecting from S needs no second pass.
   """
 
   state: AdversaryState
@@ -406,6 +410,8 @@ class AdversaryResult:
   discriminator: Discriminator
   preprocessing: Preprocessing
   ranker: Optional[RankerInputs] = None
+  labeled_scores: Optional[np.ndarray] = None
+  unlabeled_scores: Optional[np.ndarray] = None
 
 
 def _rates(optimizer_config: ml_collections.ConfigDict, steps_per_pass: int,
@@ -437,20 +443,50 @@ def train_adversary(config: ml_collections.ConfigDict, dataset: Dataset,
                     description: str = "adversary") -> AdversaryResult:
   """Trains a fresh VAE and D on the training images labeled_idx [n_l] / unlabeled_idx [n_u].
 
-  predicted_loss_*: raw ranker outputs aligned with the index arrays (TA-VAAL), or None for
-  both (VAAL). preprocessing: the dataset's (eval normalisation is used); None builds it
-  from the dataset. Iterations: ceil((n_l + n_u) * vae.epochs / vae.batch_size).
+  Reads each pool from dataset.train once, then `fit_adversary`. predicted_loss_*: raw
+  ranker outputs aligned with the index arrays (TA-VAAL), or None for both (VAAL).
+  preprocessing: the dataset's (eval normalisation is used); None builds it from the
+  dataset. Iterations: ceil((n_l + n_u) * vae.epochs / vae.batch_size).
   """
   check_config(config, dataset.image_shape, mesh)
   labeled_idx = np.asarray(labeled_idx, np.int64)
   unlabeled_idx = np.asarray(unlabeled_idx, np.int64)
-  if len(labeled_idx) == 0 or len(unlabeled_idx) == 0:
-    raise ValueError(f"adversarial training needs labeled and unlabeled images; got "
-                     f"{len(labeled_idx)} labeled and {len(unlabeled_idx)} unlabeled")
-  conditioned = _check_losses(predicted_loss_labeled, predicted_loss_unlabeled,
-                              len(labeled_idx), len(unlabeled_idx))
+  _check_pools(len(labeled_idx), len(unlabeled_idx))
   if preprocessing is None:
     preprocessing = Preprocessing.from_config(dataset, config.dataset.augment)
+  images_l, _ = dataset.train.get(labeled_idx)
+  images_u, _ = dataset.train.get(unlabeled_idx)
+  return fit_adversary(config, preprocessing, images_l, images_u, predicted_loss_labeled,
+                       predicted_loss_unlabeled, key, rng, mesh, description)
+
+
+def _check_pools(n_labeled: int, n_unlabeled: int) -> None:
+  if n_labeled == 0 or n_unlabeled == 0:
+    raise ValueError(f"adversarial training needs labeled and unlabeled images; got "
+                     f"{n_labeled} labeled and {n_unlabeled} unlabeled")
+
+
+def fit_adversary(config: ml_collections.ConfigDict, preprocessing: Preprocessing,
+                  images_l: np.ndarray, images_u: np.ndarray,
+                  predicted_loss_labeled: Optional[np.ndarray],
+                  predicted_loss_unlabeled: Optional[np.ndarray], key: jax.Array,
+                  rng: np.random.Generator, mesh: Mesh,
+                  description: str = "adversary") -> AdversaryResult:
+  """Trains a fresh VAE and D on images already read: images_l uint8 [n_l, H, W, C] (the
+  labeled pool L) and images_u uint8 [n_u, H, W, C] (the subset S).
+
+  As `train_adversary`, which reads the images and calls this; a caller that holds the
+  pools in memory (`strategies/adversarial.py`) calls it directly, so that no pool is read
+  from the source twice. The result carries D's scores of both pools after training.
+  """
+  check_config(config, images_l.shape[1:], mesh)
+  _check_pools(len(images_l), len(images_u))
+  if images_u.shape[1:] != images_l.shape[1:]:
+    raise ValueError(f"labeled images {images_l.shape[1:]} and unlabeled images "
+                     f"{images_u.shape[1:]} differ in shape")
+  image_shape = tuple(int(d) for d in images_l.shape[1:])
+  conditioned = _check_losses(predicted_loss_labeled, predicted_loss_unlabeled,
+                              len(images_l), len(images_u))
   vae_config = config.vae
   batch = int(vae_config.batch_size)
   vae_steps = int(vae_config.get("steps_per_iteration", 1))
@@ -464,9 +500,9 @@ def train_adversary(config: ml_collections.ConfigDict, dataset: Dataset,
     r_labeled = ranker(predicted_loss_labeled)
     r_unlabeled = ranker(predicted_loss_unlabeled)
 
-  vae_model, disc_model = build_models(config, dataset.image_shape[-1], conditioned)
+  vae_model, disc_model = build_models(config, image_shape[-1], conditioned)
   setup = StepSetup.from_config(config, vae_model, disc_model, preprocessing)
-  n_total = len(labeled_idx) + len(unlabeled_idx)
+  n_total = len(images_l) + len(images_u)
   per_pass = steps_per_epoch(n_total, batch)
   iterations = math.ceil(n_total * int(vae_config.epochs) / batch)
   init_key, step_key = jax.random.split(key)
@@ -475,18 +511,15 @@ def train_adversary(config: ml_collections.ConfigDict, dataset: Dataset,
   state = create_state(
       setup, make_settable_lr_optimizer(vae_config.optimizer),
       make_settable_lr_optimizer(config.discriminator.optimizer),
-      init_key, dataset.image_shape, mesh)
+      init_key, image_shape, mesh)
   vae_rates = _rates(vae_config.optimizer, per_pass * vae_steps, int(vae_config.epochs))
   disc_rates = _rates(config.discriminator.optimizer, per_pass, int(vae_config.epochs))
   vae_fn, disc_fn = compiled_steps(setup)
 
-  images_l, _ = dataset.train.get(labeled_idx)
-  images_u, _ = dataset.train.get(unlabeled_idx)
-
   def stream(n):
     return train_index_batches(n, batch, math.ceil(iterations / steps_per_epoch(n, batch)), rng)
 
-  labeled_batches, unlabeled_batches = stream(len(labeled_idx)), stream(len(unlabeled_idx))
+  labeled_batches, unlabeled_batches = stream(len(images_l)), stream(len(images_u))
   rows = parallel.local_rows(mesh, batch)
 
   def pick(r, positions):
@@ -519,19 +552,21 @@ def train_adversary(config: ml_collections.ConfigDict, dataset: Dataset,
     progress.set_postfix(vae=f"{history['vae_loss'][-1]:.3f}",
                          disc=f"{history['disc_loss'][-1]:.3f}")
 
-  # D's view of the two pools after training, in eval mode (from the images already loaded).
+  # D's view of the two pools after training, in eval mode (from the images already
+  # loaded). The scores of S are the selection's scores too: computed once, here.
   scorer = _Scorer(vae_model, disc_model, preprocessing)
   score_batch = int(config.strategy.batch_size)
-  for name, images, r in (("disc_labeled_mean", images_l, r_labeled),
-                          ("disc_unlabeled_mean", images_u, r_unlabeled)):
+  scores = {}
+  for name, images, r in (("labeled", images_l, r_labeled), ("unlabeled", images_u, r_unlabeled)):
     source = ArraySource(images, np.zeros(len(images), np.int32))
-    probs = _score(scorer, state, source, np.arange(len(images)),
-                   None if r is None else r[1], score_batch, mesh)
-    history[name] = float(probs.mean())
+    scores[name] = _score(scorer, state, source, np.arange(len(images)),
+                          None if r is None else r[1], score_batch, mesh)
+    history[f"disc_{name}_mean"] = float(scores[name].mean())
   logging.debug("%s: vae_loss %.4f disc_loss %.4f, D on L %.3f, on S %.3f", description,
                 history["vae_loss"][-1], history["disc_loss"][-1],
                 history["disc_labeled_mean"], history["disc_unlabeled_mean"])
-  return AdversaryResult(state, history, vae_model, disc_model, preprocessing, ranker)
+  return AdversaryResult(state, history, vae_model, disc_model, preprocessing, ranker,
+                         labeled_scores=scores["labeled"], unlabeled_scores=scores["unlabeled"])
 
 
 def discriminator_scores(result: AdversaryResult, dataset: Dataset,
@@ -555,7 +590,6 @@ def discriminator_scores(result: AdversaryResult, dataset: Dataset,
                        f"{indices.shape}, one per index")
     r_disc = normalized_inputs(predicted_loss, result.ranker)[1]
   batch_size = int(config.strategy.batch_size)
-  parallel.check_batch_size(batch_size, mesh, "strategy.batch_size")
   scorer = _Scorer(result.vae, result.discriminator,
                    result.preprocessing if preprocessing is None else preprocessing)
   return _score(scorer, result.state, dataset.train, indices, r_disc, batch_size, mesh)

@@ -68,9 +68,16 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
 
 def check_batch_sizes(config: ml_collections.ConfigDict, num_devices: int) -> None:
-  """Every batch is split evenly over the devices (and hosts) in use."""
-  fields = ["train.batch_size", "train.eval_batch_size", "strategy.batch_size"]
-  if config.strategy.name in ("vaal", "tavaal"):
+  """Every training batch is split evenly over the devices (and hosts) in use.
+
+  Only the batch sizes that shape the optimisation are checked: train.batch_size, and
+  vae.batch_size when the strategy trains an adversary. Evaluation and scoring batches
+  (train.eval_batch_size, strategy.batch_size) are rounded up to a multiple of the devices
+  where they are used (`parallel.device_multiple`), so any positive size runs.
+  """
+  from tavaal_jax.strategies import uses_adversary
+  fields = ["train.batch_size"]
+  if uses_adversary(config):
     fields.append("vae.batch_size")
   for field in fields:
     value = lookup(config, field)
@@ -85,6 +92,7 @@ def check_strategy_config(config: ml_collections.ConfigDict) -> None:
   from tavaal_jax import adversary
   from tavaal_jax.learner import RankerLoss
   from tavaal_jax.models.task_model import RANKER_STRATEGIES, uses_ranker
+  from tavaal_jax.strategies import uses_adversary
   from tavaal_jax.strategies.mc_dropout import check_mc_dropout_config
 
   name = config.strategy.name
@@ -99,15 +107,16 @@ def check_strategy_config(config: ml_collections.ConfigDict) -> None:
                       "set ranker.weight > 0 (the paper uses 1)")
   if name == "mc_dropout":
     check_mc_dropout_config(config)
-  if name in ("vaal", "tavaal"):
+  if uses_adversary(config):
     adversary.check_config(config)
 
 
 def check_dataset_fit(config: ml_collections.ConfigDict, dataset) -> None:
   """What can only be checked once the data is known: the pool size, the VAE's input size."""
   from tavaal_jax import adversary
+  from tavaal_jax.strategies import uses_adversary
   check_pool_size(config, len(dataset.train))
-  if config.strategy.name in ("vaal", "tavaal"):
+  if uses_adversary(config):
     adversary.check_config(config, image_shape=dataset.image_shape)
 
 

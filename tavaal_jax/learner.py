@@ -229,7 +229,9 @@ class Learner:
     self.has_ranker = self.model.ranker is not None
     self.preprocessing = Preprocessing.from_config(dataset, config.dataset.augment)
     parallel.check_batch_size(config.train.batch_size, mesh, "train.batch_size")
-    parallel.check_batch_size(config.train.eval_batch_size, mesh, "train.eval_batch_size")
+    # Evaluation sums per-sample results, so its batch size only has to fit the devices.
+    self.eval_batch_size = parallel.device_multiple(config.train.eval_batch_size, mesh,
+                                                    "train.eval_batch_size")
     self.ranker_loss = None
     self.epoch_l = config.train.epochs
     if self.has_ranker:
@@ -319,7 +321,7 @@ class Learner:
     """
     totals = {"correct": 0, "loss_sum": 0.0, "count": 0}
     sample_loss, predicted_loss = [], []
-    batch_size = self.config.train.eval_batch_size
+    batch_size = self.eval_batch_size
     rows = parallel.local_rows(self.mesh, batch_size)
     for idx, mask in padded_batches(np.arange(len(source)), batch_size):
       images, labels = source.get(idx[rows])  # this process's rows only

@@ -5,7 +5,8 @@ path serves one device, N devices and N hosts, and XLA inserts the cross-device 
 (e.g. BatchNorm statistics over the global batch).
 """
 
-from typing import Optional
+import logging
+from typing import Optional, Set, Tuple
 
 import jax
 import numpy as np
@@ -88,12 +89,38 @@ def replicate(mesh: Mesh, tree):
 
 
 def check_batch_size(batch_size: int, mesh: Mesh, field: str) -> None:
-  """Every device must get the same number of rows of a batch."""
+  """Every device must get the same number of rows of a training batch.
+
+  For batches whose size changes the optimisation (train.batch_size, vae.batch_size), so
+  they are never changed silently; evaluation and scoring use `device_multiple` instead.
+  """
   n = mesh.devices.size
   if batch_size % n:
     raise ConfigError(
-        f"{field}={batch_size} is not divisible by the {n} devices in use; "
-        f"set it to a multiple of {n}")
+        f"{field}={batch_size} is not divisible by the {n} devices in use; set it to a "
+        f"multiple of {n} (e.g. {max(1, batch_size // n) * n})")
+
+
+# (field, configured size, devices) already logged by `device_multiple`.
+_ROUNDING_LOGGED: Set[Tuple[str, int, int]] = set()
+
+
+def device_multiple(batch_size: int, mesh: Mesh, field: str) -> int:
+  """`batch_size` rounded up to a multiple of the mesh's devices: the rows to place.
+
+  For evaluation and scoring batches, whose per-sample results do not depend on how a
+  pool is cut into batches (the extra rows are padding, masked out), so their sizes are an
+  implementation detail and run unchanged on any device count. Logs once per process for
+  each (field, size, device count) it rounds, not once per batch.
+  """
+  n = mesh.devices.size
+  rounded = -(-int(batch_size) // n) * n
+  if rounded != batch_size and (field, int(batch_size), n) not in _ROUNDING_LOGGED:
+    _ROUNDING_LOGGED.add((field, int(batch_size), n))
+    logging.info("%s=%d is not a multiple of the %d devices in use: batches of %d rows "
+                 "are placed instead (per-sample results are unchanged)", field, batch_size,
+                 n, rounded)
+  return rounded
 
 
 def is_writer() -> bool:

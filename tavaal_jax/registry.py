@@ -1,6 +1,6 @@
 """A tiny name -> object registry so models, datasets and strategies are looked up from configs."""
 
-from typing import Callable, Dict, Generic, TypeVar
+from typing import Any, Callable, Dict, Generic, TypeVar
 
 from tavaal_jax.errors import ConfigError
 
@@ -14,14 +14,23 @@ class Registry(Generic[T]):
     self._kind = kind      # e.g. "dataset", used in error messages
     self._field = field    # e.g. "dataset.name", the config field to fix
     self._entries: Dict[str, T] = {}
+    self._traits: Dict[str, Dict[str, Any]] = {}
 
-  def register(self, name: str) -> Callable[[T], T]:
+  def register(self, name: str, **traits: Any) -> Callable[[T], T]:
+    """Registers under `name`; `traits` declare what the entry needs (e.g. a strategy's
+    adversary=True), so that callers ask the registry instead of keeping name lists."""
     def decorator(obj: T) -> T:
       if name in self._entries:
         raise ValueError(f"{self._kind} {name!r} is registered twice")
       self._entries[name] = obj
+      self._traits[name] = dict(traits)
       return obj
     return decorator
+
+  def trait(self, name: str, trait: str, default: Any = False) -> Any:
+    """The value of `trait` declared at registration of `name` (ConfigError if unknown)."""
+    self.get(name)
+    return self._traits[name].get(trait, default)
 
   def get(self, name: str) -> T:
     if name not in self._entries:

@@ -200,6 +200,10 @@ def test_tavaal_discriminator_separates_toy_pools(tavaal_run, mesh):
   alone = adversary.discriminator_scores(result, dataset, None, np.arange(16, 32),
                                          predicted[16:], config, mesh)
   np.testing.assert_allclose(alone, scores[16:], rtol=1e-5, atol=1e-6)
+  # The scores kept from training are those scores, and the diagnostics are their means.
+  np.testing.assert_array_equal(result.unlabeled_scores, alone)
+  assert history["disc_unlabeled_mean"] == float(result.unlabeled_scores.mean())
+  assert history["disc_labeled_mean"] == float(result.labeled_scores.mean())
 
 
 def test_discriminator_scores_match_direct_eval_apply(tavaal_run, mesh):
@@ -284,6 +288,9 @@ def test_other_errors(mesh):
   three_devices = types.SimpleNamespace(devices=np.zeros(3))
   with pytest.raises(ConfigError, match="vae.batch_size"):
     adversary.check_config(config, (16, 16, 1), three_devices)
+  # The scoring batch (strategy.batch_size=8) is rounded where it is used, never an error.
+  config.vae.batch_size = 6
+  adversary.check_config(config, (16, 16, 1), three_devices)
   config.discriminator.hidden = (16, 0)
   with pytest.raises(ConfigError, match="discriminator.hidden"):
     adversary.check_config(config)

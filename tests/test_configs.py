@@ -6,7 +6,10 @@ TFDS datasets come from `tfds.testing.mock_data` (no download); the Caltech-256 
 
 import glob
 import importlib
+import json
 import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -19,6 +22,7 @@ from tavaal_jax.data import load_dataset
 from tavaal_jax.learner import Learner
 from tests.conftest import tiny
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_NAMES = sorted(os.path.splitext(os.path.basename(p))[0]
                       for p in glob.glob(os.path.join(os.path.dirname(__file__), "..",
                                                       "configs", "*.py"))
@@ -64,3 +68,29 @@ def test_config_builds_and_trains_one_step(name, tmp_path):
   assert np.isfinite(float(metrics["loss"]))
   assert int(state.step) == 1
   assert not np.allclose(before, jax.tree_util.tree_leaves(state.params)[0])
+
+
+def test_every_config_runs_unchanged_on_eight_devices():
+  """tests/config_device_checks.py on 8 simulated devices: every config's batch sizes as
+  shipped; scoring and evaluation batches that 8 does not divide (500, 250, 100) run."""
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+  result = subprocess.run([sys.executable, "-m", "tests.config_device_checks"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=900)
+  assert result.returncode == 0, result.stderr[-3000:]
+  out = json.loads(result.stdout.strip().splitlines()[-1])
+  assert out["devices"] == 8
+  assert set(out["configs"]) == set(CONFIG_NAMES)
+  for name, run in out["runs"].items():
+    assert run["finite"], name
+    assert run["train_steps"] == 1 and run["adversary_iterations"] == 1, name
+    assert run["eval_count"] == run["test_size"], name
+    assert run["scored"] == run["candidates"], name
+    assert run["picks"] == 2, name
+  assert out["configs"]["cifar10"]["strategy.batch_size"] == 500
+  # One log line per rounded field, not one per batch.
+  logs = out["rounding_logs"]
+  assert len(logs) == len(set(logs))
+  assert any(m.startswith("strategy.batch_size=500 ") for m in logs)
+  assert any(m.startswith("train.eval_batch_size=500 ") for m in logs)
+  # Batches padded, not regrouped: random per-batch outputs equal one device's.
+  assert out["scoring_matches_one_device"]

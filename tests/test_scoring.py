@@ -1,5 +1,8 @@
 """The scoring pass equals a plain per-batch loop, pads and masks, and never drops a row."""
 
+import logging
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,7 +10,7 @@ import pytest
 
 from tavaal_jax import parallel
 from tavaal_jax.data.base import ArraySource
-from tavaal_jax.scoring import score_pool
+from tavaal_jax.scoring import _placed_batches, score_pool
 
 
 def _batch_fn(state, images, extras, key):
@@ -73,3 +76,24 @@ def test_last_chunk_is_short_and_keys_do_not_depend_on_chunking():
   for scan_steps in (1, 10):
     np.testing.assert_array_equal(runs[scan_steps]["noise"], runs[3]["noise"])
     np.testing.assert_array_equal(runs[scan_steps]["score"], runs[3]["score"])
+
+
+def test_batches_that_the_devices_do_not_divide_are_padded_not_regrouped():
+  """10 positions in batches of 4 placed as 8 rows (e.g. on 8 devices): each batch keeps
+  the samples it has on one device, the extra rows masked."""
+  grid, mask = _placed_batches(np.arange(20, 30), steps=3, batch_size=4, placed=8)
+  assert grid.shape == mask.shape == (3, 8)
+  assert grid[mask].tolist() == list(range(20, 30))
+  assert grid[0, :4].tolist() == [20, 21, 22, 23] and grid[2, :2].tolist() == [28, 29]
+  assert mask.sum(1).tolist() == [4, 4, 2] and not mask[:, 4:].any()
+
+
+def test_device_multiple_rounds_up_and_logs_once(caplog):
+  eight = types.SimpleNamespace(devices=np.zeros(8))
+  with caplog.at_level(logging.INFO):
+    assert parallel.device_multiple(500, eight, "test.batch_size") == 504
+    assert parallel.device_multiple(500, eight, "test.batch_size") == 504
+    assert parallel.device_multiple(16, eight, "test.batch_size") == 16
+  logs = [r.getMessage() for r in caplog.records if "test.batch_size" in r.getMessage()]
+  assert logs == ["test.batch_size=500 is not a multiple of the 8 devices in use: batches "
+                  "of 504 rows are placed instead (per-sample results are unchanged)"]

@@ -10,6 +10,7 @@ import pytest
 from configs import digits
 from tavaal_jax import parallel
 from tavaal_jax.data.base import ArraySource, Dataset
+from tavaal_jax.learner import Preprocessing
 from tavaal_jax.strategies import STRATEGIES, SelectionContext, check_selection
 from tavaal_jax.strategies.base import top_k
 from tavaal_jax.strategies.coreset import k_center_greedy, nearest_center_distances
@@ -125,3 +126,43 @@ def test_check_selection_catches_broken_strategies():
     check_selection(np.array([0, 3]), context, "bad")
   with pytest.raises(RuntimeError, match="shape"):
     check_selection(np.array([3]), context, "bad")
+
+
+class _CountingSource(ArraySource):
+  """An ArraySource that records the indices of every `get`."""
+
+  def __init__(self, *args):
+    super().__init__(*args)
+    self.requests = []
+
+  def get(self, indices):
+    self.requests.append(np.asarray(indices, np.int64).copy())
+    return super().get(indices)
+
+
+@pytest.mark.parametrize("name", ["tavaal", "vaal"])
+def test_adversarial_selection_reads_each_image_once(name):
+  """S (and L) are read from the source once per selection: the ranker's scoring, the
+  adversary's training and D's final scores of S all use the images read once."""
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (40, 16, 16, 1)).astype(np.uint8)
+  source = _CountingSource(images, np.zeros(40))
+  dataset = Dataset("toy", source, source, 2, np.array([0.5]), np.array([0.25]))
+  config = digits.get_config()
+  config.strategy.name = name
+  config.strategy.batch_size = 6     # not a divisor of the pools: padded batches
+  config.vae.width, config.vae.latent_dim, config.vae.epochs = 4, 4, 1
+  config.vae.batch_size = 8
+  config.discriminator.hidden = (8,)
+  learner = types.SimpleNamespace(predict_batch=_predict, mesh=parallel.make_mesh(),
+                                  preprocessing=Preprocessing((0.5,), (0.25,)))
+  labeled, candidates = np.arange(0, 40, 4), np.setdiff1d(np.arange(40), np.arange(0, 40, 4))
+  context = SelectionContext(
+      config=config, dataset=dataset, labeled_idx=labeled, candidate_idx=candidates,
+      budget=5, rng=np.random.default_rng(0), key=jax.random.key(0), learner=learner,
+      learner_state=None)
+  picks = check_selection(STRATEGIES.get(name)(context), context, name)
+  assert len(picks) == 5
+  assert len(source.requests) == 2, [len(r) for r in source.requests]
+  requested = np.sort(np.concatenate(source.requests))
+  np.testing.assert_array_equal(requested, np.arange(40))  # every index exactly once

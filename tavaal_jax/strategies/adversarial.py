@@ -10,44 +10,52 @@ from typing import Optional
 import numpy as np
 
 from tavaal_jax import adversary
+from tavaal_jax.data.base import ArraySource, ImageSource
 from tavaal_jax.scoring import score_pool
 from tavaal_jax.strategies import STRATEGIES
 from tavaal_jax.strategies.base import SelectionContext, top_k
 
 
-def _predicted_loss(context: SelectionContext, indices: np.ndarray) -> np.ndarray:
+def _predicted_loss(context: SelectionContext, source: ImageSource) -> np.ndarray:
+  """The ranker's predicted loss [n] for every image of `source` (n images)."""
   learner = context.learner
-  return score_pool(learner.predict_batch, context.learner_state, context.dataset.train,
-                    indices, batch_size=context.config.strategy.batch_size,
-                    mesh=learner.mesh)["predicted_loss"]
+  return score_pool(learner.predict_batch, context.learner_state, source,
+                    np.arange(len(source)), batch_size=context.config.strategy.batch_size,
+                    mesh=learner.mesh, field="strategy.batch_size")["predicted_loss"]
 
 
 def select_adversarial(context: SelectionContext, use_ranker: bool) -> np.ndarray:
-  """Trains VAE + D for this stage, then picks the `budget` candidates with the lowest D."""
+  """Trains VAE + D for this stage, then picks the `budget` candidates with the lowest D.
+
+  L and S are read from the source once: the ranker's scoring, the adversary's training
+  and D's scores of S (computed once, at the end of training) all use those images.
+  """
   config, learner = context.config, context.learner
+  adversary.check_config(config, context.dataset.image_shape, learner.mesh)
+  images_l, _ = context.dataset.train.get(context.labeled_idx)
+  images_s, _ = context.dataset.train.get(context.candidate_idx)
   loss_labeled: Optional[np.ndarray] = None
   loss_candidates: Optional[np.ndarray] = None
   if use_ranker:
-    loss_labeled = _predicted_loss(context, context.labeled_idx)
-    loss_candidates = _predicted_loss(context, context.candidate_idx)
-  result = adversary.train_adversary(
-      config, context.dataset, learner.preprocessing, context.labeled_idx,
-      context.candidate_idx, loss_labeled, loss_candidates, context.key, context.rng,
-      learner.mesh)
-  scores = adversary.discriminator_scores(
-      result, context.dataset, learner.preprocessing, context.candidate_idx,
-      loss_candidates, config, learner.mesh)
+    loss_labeled = _predicted_loss(context, ArraySource(images_l, np.zeros(len(images_l))))
+    loss_candidates = _predicted_loss(context, ArraySource(images_s, np.zeros(len(images_s))))
+  result = adversary.fit_adversary(
+      config, learner.preprocessing, images_l, images_s, loss_labeled, loss_candidates,
+      context.key, context.rng, learner.mesh)
+  # D in eval mode after training, on S with the r it was trained with: exactly what
+  # `adversary.discriminator_scores(result, ..., context.candidate_idx, ...)` returns.
+  scores = result.unlabeled_scores
   # VAE / D losses per pass, D's mean score on the labeled set and on the candidates.
   context.diagnostics.update(result.history)
   # argmin D: the lowest scores are the most "unlabeled-looking".
   return context.candidate_idx[top_k(-scores, context.budget)]
 
 
-@STRATEGIES.register("vaal")
+@STRATEGIES.register("vaal", adversary=True)
 def select_vaal(context: SelectionContext) -> np.ndarray:
   return select_adversarial(context, use_ranker=False)
 
 
-@STRATEGIES.register("tavaal")
+@STRATEGIES.register("tavaal", adversary=True)
 def select_tavaal(context: SelectionContext) -> np.ndarray:
   return select_adversarial(context, use_ranker=True)

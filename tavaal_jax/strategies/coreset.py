@@ -77,7 +77,8 @@ def select_coreset(context: SelectionContext) -> np.ndarray:
   """[budget] candidates by k-center greedy on the pooled embeddings, labeled as centers."""
   learner, state = context.learner, context.learner_state
   score = functools.partial(score_pool, learner.predict_batch, state, context.dataset.train,
-                            batch_size=context.config.strategy.batch_size, mesh=learner.mesh)
+                            batch_size=context.config.strategy.batch_size, mesh=learner.mesh,
+                            field="strategy.batch_size")
   candidates = score(context.candidate_idx)["embedding"]
   labeled = score(context.labeled_idx)["embedding"]
   budget = min(context.budget, len(context.candidate_idx))

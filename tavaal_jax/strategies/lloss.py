@@ -13,5 +13,5 @@ def select_lloss(context: SelectionContext) -> np.ndarray:
   learner = context.learner
   scores = score_pool(learner.predict_batch, context.learner_state, context.dataset.train,
                       context.candidate_idx, batch_size=context.config.strategy.batch_size,
-                      mesh=learner.mesh)["predicted_loss"]
+                      mesh=learner.mesh, field="strategy.batch_size")["predicted_loss"]
   return context.candidate_idx[top_k(scores, context.budget)]

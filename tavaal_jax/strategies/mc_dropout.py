@@ -62,5 +62,6 @@ def select_mc_dropout(context: SelectionContext) -> np.ndarray:
   batch_fn = mc_batch_fn(learner.predict_batch_mc, int(config.strategy.mc_passes))
   scores = score_pool(batch_fn, context.learner_state, context.dataset.train,
                       context.candidate_idx, batch_size=config.strategy.batch_size,
-                      mesh=learner.mesh, key=context.key)[config.strategy.mc_score]
+                      mesh=learner.mesh, key=context.key,
+                      field="strategy.batch_size")[config.strategy.mc_score]
   return context.candidate_idx[top_k(scores, context.budget)]
