@@ -65,7 +65,7 @@ def apply_default_flags(environ=os.environ, jaxlib_version: Optional[str] = None
   reason = untested_reason(installed_jaxlib_version() if jaxlib_version is None
                            else jaxlib_version)
   if reason:
-    logging.info("XLA_FLAGS left as they are (no %s): %s", YNN_FLAG, reason)
+    logging.warning("XLA_FLAGS left as they are (no %s): %s", YNN_FLAG, reason)
     return flags
   named = {token.split("=", 1)[0] for token in flags.split()}
   added = [name for name in DEFAULT_FLAGS if name not in named]
