@@ -45,6 +45,8 @@ def _config(p: Dict[str, Any]):
   config.vae.latent_dim = int(p.get("latent_dim", 64))
   config.vae.batch_size = int(p.get("vae_batch_size", 128))
   config.vae.conv_form = str(p.get("conv_form", "auto"))
+  # Compute dtype of ResNet-18 + ranker and of the VAE / D (they follow model.dtype).
+  config.model.dtype = str(p.get("dtype", "float32"))
   return config
 
 
@@ -558,8 +560,15 @@ def use_s2d_strided_conv() -> None:
   nn.Conv = conv
 
 
+def cifar10_stage(p: Dict[str, Any]) -> Dict[str, Any]:
+  """Stage 0 of configs/cifar10.py on synthetic data (benchmarks/stage.py)."""
+  from benchmarks import stage as stage_module
+  return stage_module.cifar10_stage(p)
+
+
 SECTIONS = {
     "machine": machine, **unpaired_sections(PAIRED), "train_step_scan": train_step_scan,
     "scoring_memory_one": scoring_memory_one, "coreset": coreset, "stage": stage,
     "deconv": deconv, "coreset_lever": coreset_lever, "winograd": winograd,
+    "cifar10_stage": cifar10_stage,
 }

@@ -36,7 +36,7 @@ FULL = dict(batch_size=128, image_size=32, width=64, vae_batch_size=128, vae_wid
             candidates=10000, labeled=10000, dim=512, budget=1000, matmul_size=4096,
             reps=5, scoring_reps=2, coreset_reps=3, numpy_reps=1, warmup=2, steps_per_rep=1,
             memory_pools=(10000, 1000000), memory_width=4, memory_image_size=16,
-            memory_batch_size=1000, stage={})
+            memory_batch_size=1000, stage={}, cifar10_stage={})
 QUICK = dict(batch_size=8, image_size=16, width=4, vae_batch_size=8, vae_width=8,
              latent_dim=8, pool=256, scoring_batch_size=64, scan_steps=2, candidates=500,
              labeled=500, dim=64, budget=50, matmul_size=256, reps=2, scoring_reps=2,
@@ -45,11 +45,18 @@ QUICK = dict(batch_size=8, image_size=16, width=4, vae_batch_size=8, vae_width=8
              memory_batch_size=250,
              stage=dict(stages=2, width=4, epochs=1, vae_epochs=1, subset=100, initial=20,
                         budget=20, strategy="random"),
+             cifar10_stage=dict(train=200, test=64, image_size=16, width=4, epochs=1,
+                                batch_size=16, vae_width=8, latent_dim=8, vae_epochs=1,
+                                vae_batch_size=16, subset=64, initial=32, budget=16,
+                                scoring_batch_size=32, eval_batch_size=32),
              # A smoke run shares the cores among its workers: one thread each.
              torch_threads=1)
 
 SECTIONS = ("machine", "train_step", "adversary_step", "scoring", "coreset", "stage",
             "scoring_memory")
+# Run only when --sections names them: cifar10_stage is one whole stage of configs/cifar10.py
+# on synthetic data (benchmarks/stage.py), sized for an accelerator (benchmarks/accelerator.sh).
+EXTRA_SECTIONS = ("cifar10_stage",)
 
 TARGETS = {"train_step": 1.0, "adversary_step": 1.0, "scoring": 1.5, "coreset": 20.0}
 
@@ -428,6 +435,14 @@ def assemble(figures, p, wanted, torch_reason, errors, log) -> Dict[str, Any]:
         "config": "configs/digits.py" + (" shrunk by --quick" if p["stage"] else "")}
     log(f"stage: warm {j['seconds']:.2f} s, first (with compilation) "
         f"{j['first_stage_seconds']:.2f} s")
+  if "cifar10_stage" in wanted:
+    j = jx["cifar10_stage"]
+    results["cifar10_stage"] = {
+        "jax": j, "torch": None, "ratio": None,
+        "torch_reason": "no comparator: the reference's whole stage is not reimplemented",
+        "config": "configs/cifar10.py on synthetic data (benchmarks/stage.py)"}
+    log(f"cifar10_stage: {j['seconds']:.1f} s (train {j['train_seconds']:.1f} s at "
+        f"{j['steps_per_second']:.1f} steps/s, select {j['select_seconds']:.1f} s)")
   if "scoring_memory" in wanted:
     small, large = (jx[f"scoring_memory_{n}"] for n in p["memory_pools"])
     ratio = large["peak_rss_mb"] / small["peak_rss_mb"]
@@ -592,13 +607,16 @@ def parse_args(argv=None):
   parser.add_argument("--memory-image-size", type=int, help="image side of scoring_memory")
   parser.add_argument("--device", default="cpu", help="cpu | gpu | tpu (JAX's platform)")
   parser.add_argument("--sections", default=",".join(SECTIONS),
-                      help=f"comma-separated subset of {', '.join(SECTIONS)}")
+                      help=f"comma-separated subset of {', '.join(SECTIONS)} "
+                           f"(also: {', '.join(EXTRA_SECTIONS)})")
   parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparator")
   parser.add_argument("--xla-flags", default="", help="XLA_FLAGS for every JAX worker")
   parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="extra worker parameter, e.g. conv_form=native or "
                            "strided=s2d (levers of the JAX side), torch_keep_freed_memory=1 "
-                           "(the package's malloc settings for PyTorch too; BENCHMARKS.md)")
+                           "(the package's malloc settings for PyTorch too; BENCHMARKS.md), "
+                           "dtype=bfloat16 (model.dtype of the JAX steps and stages), "
+                           "cifar10_stage.epochs=1 (a field of a nested size dict)")
   parser.add_argument("--fast-compile", action="store_true",
                       help="jax_disable_most_optimizations in the workers (smoke runs only)")
   parser.add_argument("--levers", action="store_true",
@@ -628,9 +646,10 @@ def parse_args(argv=None):
   if args.worker is None and not args.out:
     parser.error("--out is required")
   args.sections = [s for s in args.sections.split(",") if s]
-  unknown = set(args.sections) - set(SECTIONS)
+  unknown = set(args.sections) - set(SECTIONS + EXTRA_SECTIONS)
   if unknown:
-    parser.error(f"unknown sections {sorted(unknown)}; valid: {', '.join(SECTIONS)}")
+    parser.error(f"unknown sections {sorted(unknown)}; valid: "
+                 f"{', '.join(SECTIONS + EXTRA_SECTIONS)}")
   args.flag_levers = [""] + [f for f in args.flag_levers.split("|") if f]
   args.chunk_grid = [tuple(int(v) for v in pair.split("x")) for pair in
                      args.chunk_grid.split(",") if pair]
@@ -647,7 +666,12 @@ def profile_from(args) -> Dict[str, Any]:
       profile[name] = value
   for item in args.set:
     key, _, value = item.partition("=")
-    profile[key] = int(value) if value.lstrip("-").isdigit() else value
+    value = int(value) if value.lstrip("-").isdigit() else value
+    if "." in key:   # e.g. cifar10_stage.epochs=1: one field of a nested size dict
+      outer, inner = key.split(".", 1)
+      profile[outer] = dict(profile.get(outer) or {}, **{inner: value})
+    else:
+      profile[key] = value
   if args.memory_pools:
     profile["memory_pools"] = tuple(int(v) for v in args.memory_pools.split(","))
   return profile
