@@ -2,147 +2,48 @@
 
 Once per stage, after the task learner is trained:
 
-  * `train_adversary` trains a fresh VAE and discriminator on the labeled pool L and the
-    candidate subset S (the "unlabeled" side). Every iteration takes one labeled and one
-    unlabeled batch and runs `vae.steps_per_iteration` VAE steps, then one D step:
-      VAE: vae_loss(x_l) + vae_loss(x_u) + lambda * [BCE(D(mu_l, r_l), 1) + BCE(D(mu_u, r_u), 1)]
-      D:   BCE(D(mu_l, r_l), 1) + BCE(D(mu_u, r_u), 0)          (VAE frozen)
+  * `train_adversary` / `fit_adversary` train a fresh VAE and discriminator on the labeled
+    pool L and the candidate subset S (the "unlabeled" side) with the steps of
+    `adversary_steps`; the result keeps D's scores of L and S after training.
   * `discriminator_scores` gives D's probability "labeled" for images; TA-VAAL / VAAL pick
     the lowest.
 
 TA-VAAL conditions both on r, the ranker's predicted loss, normalised jointly over L and S
-(`vae.ranker_input`: 'rank' keeps only the ranking, the paper; 'sigmoid' is the release).
-VAAL passes no predicted losses: no r anywhere. With `compat.raw_ranker_to_discriminator`
-D gets the raw predicted loss (the release) while the decoder keeps the normalised one.
+(`adversary_inputs`). VAAL passes no predicted losses: no r anywhere. With
+`compat.raw_ranker_to_discriminator` D gets the raw predicted loss (the release) while the
+decoder keeps the normalised one. The `vae.steps_per_iteration` VAE steps and the D step
+of an iteration reuse that iteration's batch pair (VAAL draws fresh batches between its
+two VAE steps).
 
-Design decisions (where the release is ambiguous or faulty):
-  * One VAE forward pass per step over the concatenated [x_l; x_u] batch, so BatchNorm's
-    batch statistics are those of the L/S mixture, i.e. what its running statistics
-    estimate. (The release calls the VAE on each batch separately; then BatchNorm
-    normalises each source on its own and hides source-level differences in training only.)
-  * `disc_step` runs the frozen VAE in EVAL mode (running statistics, z = mu, nothing
-    updated). D is thus trained on exactly the features it scores at selection time, which
-    is also in eval mode (the release's train-mode scoring is a known fault). The release
-    runs the VAE in train mode under no_grad there, which also updates its running stats.
-  * The `vae.steps_per_iteration` VAE steps and the D step of an iteration reuse that
-    iteration's batch pair (VAAL draws fresh batches between its two VAE steps).
-  * Images are normalised as for evaluation (no augmentation) inside the jitted steps.
+Modules: `adversary_inputs` (r), `adversary_losses` (VAE / WAE / BCE losses),
+`adversary_steps` (models, states, jitted steps, the scoring batch function); this one
+checks the config, trains and scores.
 """
 
 import dataclasses
-import functools
 import logging
 import math
 from typing import Any, Dict, List, Optional, Tuple
 
-import flax.struct
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
-from flax.training import train_state
 from jax.sharding import Mesh
 from tqdm import auto as tqdm
 
-from tavaal_jax import parallel, xla_cpu
-from tavaal_jax.adversary_losses import bce_with_logits, check_loss_config, vae_loss
+from tavaal_jax import parallel
+from tavaal_jax.adversary_inputs import RankerInputs, check_ranker_input, normalized_inputs
+from tavaal_jax.adversary_losses import check_loss_config
+from tavaal_jax.adversary_steps import (AdversaryState, Scorer, StepSetup, build_models,
+                                        compiled_steps, create_state, scoring_variables)
 from tavaal_jax.data.base import ArraySource, Dataset
 from tavaal_jax.data.batching import steps_per_epoch, train_index_batches
 from tavaal_jax.errors import ConfigError
 from tavaal_jax.learner import Preprocessing
 from tavaal_jax.models.discriminator import Discriminator
 from tavaal_jax.models.vae import VAE, check_vae_shape, resolve_conv_form
-from tavaal_jax.optim import (make_optimizer, make_settable_lr_optimizer, schedule_values,
-                             set_learning_rate)
+from tavaal_jax.optim import make_optimizer, make_settable_lr_optimizer, schedule_values
 from tavaal_jax.scoring import score_pool
-
-RANKER_INPUTS = ("rank", "sigmoid")
-_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-
-
-# ----------------------------------------------------------------------------- r inputs
-
-
-def _check_how(how: str) -> None:
-  if how not in RANKER_INPUTS:
-    raise ConfigError(f"unknown vae.ranker_input {how!r}; valid: {', '.join(RANKER_INPUTS)}")
-
-
-def _finite(values, name: str) -> np.ndarray:
-  values = np.asarray(values, np.float64).reshape(-1)
-  if not np.all(np.isfinite(values)):
-    raise ValueError(f"{name} contains NaN or infinite predicted losses")
-  return values
-
-
-def normalize_against(values: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray:
-  """Normalises predicted losses `values` [n] relative to the pool `reference` [m].
-
-  'rank': the average 0-based rank that each value takes among `reference` (ties share the
-  mean of their ranks), divided by m - 1, so in [0, 1]; a value absent from the reference
-  falls halfway between its neighbours (clipped to [0, 1]); m = 1 gives 0.5.
-  For values drawn from the reference this is exactly the joint rank normalisation.
-  'sigmoid': sigmoid(values); the reference is not used.
-  Returns float32 [n].
-  """
-  _check_how(how)
-  values = _finite(values, "values")
-  if how == "sigmoid":
-    return (1.0 / (1.0 + np.exp(-values))).astype(np.float32)
-  ref = np.sort(_finite(reference, "reference"))
-  m = len(ref)
-  if m == 0:
-    raise ValueError("rank normalisation needs a non-empty reference pool")
-  if m == 1:
-    return np.full(values.shape, 0.5, np.float32)
-  lo = np.searchsorted(ref, values, side="left")
-  hi = np.searchsorted(ref, values, side="right")
-  rank = np.where(hi > lo, (lo + hi - 1) / 2.0, lo - 0.5)
-  return (np.clip(rank, 0.0, m - 1) / (m - 1)).astype(np.float32)
-
-
-def normalize_ranker_output(predicted_loss: np.ndarray, how: str) -> np.ndarray:
-  """[n] raw predicted losses -> [n] float32: 'rank' (ties averaged, to [0, 1]) or 'sigmoid'."""
-  return normalize_against(predicted_loss, predicted_loss, how)
-
-
-@dataclasses.dataclass(frozen=True)
-class RankerInputs:
-  """How raw predicted losses become (decoder r, discriminator r), fixed at training time.
-
-  reference: the raw predicted losses of the training pool L + S, sorted. Scoring uses the
-  same reference, so a candidate gets the r it had (or would have had) in training.
-  """
-
-  how: str
-  reference: np.ndarray
-  raw_to_discriminator: bool = False
-
-  @classmethod
-  def fit(cls, predicted_losses: np.ndarray, how: str,
-          raw_to_discriminator: bool = False) -> "RankerInputs":
-    _check_how(how)
-    return cls(how, np.sort(_finite(predicted_losses, "predicted losses")),
-               bool(raw_to_discriminator))
-
-  def __call__(self, predicted_loss: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    return normalized_inputs(predicted_loss, self)
-
-
-def normalized_inputs(predicted_loss: np.ndarray, ranker: RankerInputs
-                      ) -> Tuple[np.ndarray, np.ndarray]:
-  """Raw predicted losses [n] -> (r for the decoder [n], r for D [n]), both float32.
-
-  D gets the normalised r, or the raw predicted loss when `raw_to_discriminator`
-  (config.compat.raw_ranker_to_discriminator, the release).
-  """
-  r_decoder = normalize_against(predicted_loss, ranker.reference, ranker.how)
-  if ranker.raw_to_discriminator:
-    r_disc = _finite(predicted_loss, "predicted losses").astype(np.float32)
-  else:
-    r_disc = r_decoder
-  return r_decoder, r_disc
 
 
 # ----------------------------------------------------------------------------- config
@@ -179,7 +80,7 @@ def check_config(config: ml_collections.ConfigDict, image_shape: Optional[Tuple[
     raise ConfigError(f"vae.batch_size={batch} must be even")
   _non_negative_number(vae.get("beta"), "vae.beta")
   _non_negative_number(vae.get("adversary_weight"), "vae.adversary_weight")
-  _check_how(vae.get("ranker_input", "rank"))
+  check_ranker_input(vae.get("ranker_input", "rank"))
   resolve_conv_form(vae.get("conv_form", "auto"))
   hidden = config.discriminator.get("hidden")
   if (not isinstance(hidden, (tuple, list)) or
@@ -200,190 +101,16 @@ def check_config(config: ml_collections.ConfigDict, image_shape: Optional[Tuple[
     check_vae_shape(image_shape, latent)
 
 
-def build_models(config: ml_collections.ConfigDict, channels: int,
-                 conditioned: bool) -> Tuple[VAE, Discriminator]:
-  """The VAE (WAE: deterministic encoder) and D that config.vae / config.discriminator name."""
-  dtype = _DTYPES.get(config.vae.get("dtype", config.model.get("dtype", "float32")))
-  if dtype is None:
-    raise ConfigError(f"model.dtype={config.model.get('dtype')!r}; use 'float32' or 'bfloat16'")
-  vae = VAE(latent_dim=int(config.vae.latent_dim), width=int(config.vae.width),
-            channels=int(channels), conditioned=bool(conditioned),
-            stochastic=config.vae.kind == "vae", dtype=dtype,
-            conv_form=config.vae.get("conv_form", "auto"))
-  disc = Discriminator(hidden=tuple(int(h) for h in config.discriminator.hidden))
-  return vae, disc
-
-
-# ----------------------------------------------------------------------------- state, steps
-
-
-class VAEState(train_state.TrainState):
-  """optax TrainState plus BatchNorm running statistics."""
-
-  batch_stats: Any = None
-
-
-class AdversaryState(flax.struct.PyTreeNode):
-  vae: VAEState
-  disc: train_state.TrainState
-
-
-@dataclasses.dataclass(frozen=True)
-class StepSetup:
-  """The static part of the steps (hashable: bound with functools.partial before jit)."""
-
-  vae: VAE
-  disc: Discriminator
-  preprocessing: Preprocessing
-  kind: str = "vae"
-  beta: float = 1.0
-  kl_reduction: str = "mean"
-  adversary_weight: float = 1.0
-
-  @classmethod
-  def from_config(cls, config, vae: VAE, disc: Discriminator,
-                  preprocessing: Preprocessing) -> "StepSetup":
-    return cls(vae, disc, preprocessing, kind=config.vae.kind, beta=float(config.vae.beta),
-               kl_reduction=config.vae.get("kl_reduction", "mean"),
-               adversary_weight=float(config.vae.adversary_weight))
-
-
-def _joint(a, b):
-  return None if a is None else jnp.concatenate([a, b])
-
-
-def vae_step(state: AdversaryState, x_l: jax.Array, r_l, x_u: jax.Array, r_u, key: jax.Array,
-             learning_rate: Optional[jax.Array] = None, *, setup: StepSetup
-             ) -> Tuple[AdversaryState, Dict[str, jax.Array]]:
-  """One VAE step; D is fixed. x_*: uint8 [B, H, W, C]; r_*: (r_decoder [B], r_disc [B]) or None.
-
-  learning_rate: this step's rate from vae.optimizer's schedule (None: the rate in the state).
-  """
-  key = jax.random.fold_in(key, state.vae.step)
-  sample_key, prior_l, prior_u = jax.random.split(key, 3)
-  b = x_l.shape[0]
-  x = jnp.concatenate([setup.preprocessing.eval_input(x_l),
-                       setup.preprocessing.eval_input(x_u)])
-  r_dec = None if r_l is None else _joint(r_l[0], r_u[0])
-  r_disc = None if r_l is None else _joint(r_l[1], r_u[1])
-
-  def loss_fn(params):
-    (recon, mu, logvar), updates = setup.vae.apply(
-        {"params": params, "batch_stats": state.vae.batch_stats}, x, r_dec, train=True,
-        mutable=["batch_stats"], rngs={"sample": sample_key})
-    reconstruction = (
-        vae_loss(recon[:b], x[:b], mu[:b], logvar[:b], setup.kind, setup.beta,
-                 setup.kl_reduction, key=prior_l)
-        + vae_loss(recon[b:], x[b:], mu[b:], logvar[b:], setup.kind, setup.beta,
-                   setup.kl_reduction, key=prior_u))
-    logits = setup.disc.apply({"params": state.disc.params}, mu, r_disc)
-    adversarial = bce_with_logits(logits[:b], 1.0) + bce_with_logits(logits[b:], 1.0)
-    loss = reconstruction + setup.adversary_weight * adversarial
-    return loss, (updates["batch_stats"], reconstruction, adversarial)
-
-  (loss, (batch_stats, reconstruction, adversarial)), grads = jax.value_and_grad(
-      loss_fn, has_aux=True)(state.vae.params)
-  vae_state = _with_learning_rate(state.vae, learning_rate)
-  vae_state = vae_state.apply_gradients(grads=grads, batch_stats=batch_stats)
-  return state.replace(vae=vae_state), {"vae_loss": loss, "reconstruction": reconstruction,
-                                        "adversarial": adversarial}
-
-
-def disc_step(state: AdversaryState, x_l: jax.Array, r_l, x_u: jax.Array, r_u, key: jax.Array,
-              learning_rate: Optional[jax.Array] = None, *, setup: StepSetup
-              ) -> Tuple[AdversaryState, Dict[str, jax.Array]]:
-  """One D step: labeled -> 1, unlabeled -> 0, on the codes of the frozen VAE in eval mode."""
-  del key  # the eval-mode encoder is deterministic
-  b = x_l.shape[0]
-  x = jnp.concatenate([setup.preprocessing.eval_input(x_l),
-                       setup.preprocessing.eval_input(x_u)])
-  r_disc = None if r_l is None else _joint(r_l[1], r_u[1])
-  mu, _ = setup.vae.apply({"params": state.vae.params, "batch_stats": state.vae.batch_stats},
-                          x, train=False, method=VAE.encode)
-  mu = jax.lax.stop_gradient(mu)
-
-  def loss_fn(params):
-    logits = setup.disc.apply({"params": params}, mu, r_disc)
-    return bce_with_logits(logits[:b], 1.0) + bce_with_logits(logits[b:], 0.0), logits
-
-  (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.disc.params)
-  probs = jax.nn.sigmoid(logits)
-  disc_state = _with_learning_rate(state.disc, learning_rate).apply_gradients(grads=grads)
-  return state.replace(disc=disc_state), {
-      "disc_loss": loss, "disc_labeled": probs[:b].mean(), "disc_unlabeled": probs[b:].mean()}
-
-
-def _with_learning_rate(state, learning_rate):
-  if learning_rate is None:
-    return state
-  return state.replace(opt_state=set_learning_rate(state.opt_state, learning_rate))
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _init_variables(setup: StepSetup, image_shape: Tuple[int, int, int], key: jax.Array):
-  """VAE and D variables; compiled once per (setup, image shape), not once per stage."""
-  vae_key, sample_key, disc_key = jax.random.split(key, 3)
-  x = jnp.zeros((2,) + tuple(image_shape), jnp.float32)
-  r = jnp.zeros((2,), jnp.float32) if setup.vae.conditioned else None
-  variables = setup.vae.init({"params": vae_key, "sample": sample_key}, x, r, train=False)
-  mu = jnp.zeros((2, setup.vae.latent_dim), jnp.float32)
-  return variables, setup.disc.init(disc_key, mu, r)["params"]
-
-
-def create_state(setup: StepSetup, vae_tx: optax.GradientTransformation,
-                 disc_tx: optax.GradientTransformation, key: jax.Array,
-                 image_shape: Tuple[int, int, int], mesh: Mesh) -> AdversaryState:
-  """Freshly initialised VAE and D, replicated over the mesh."""
-  variables, disc_params = _init_variables(setup, tuple(image_shape), key)
-  # The steps apply the models through `setup`; apply_fn stays None because a bound method
-  # of a module rebuilt every stage would differ between stages and force a recompilation.
-  state = AdversaryState(
-      vae=VAEState.create(apply_fn=None, params=variables["params"], tx=vae_tx,
-                          batch_stats=variables.get("batch_stats", {})),
-      disc=train_state.TrainState.create(apply_fn=None, params=disc_params, tx=disc_tx))
-  return parallel.replicate(mesh, state)
-
-
-@functools.lru_cache(maxsize=8)
-def compiled_steps(setup: StepSetup):
-  """(vae_step, disc_step) jitted for `setup`; cached, so every stage reuses one compilation."""
-  # Without YNNPACK fusions on XLA:CPU: the VAE + D iteration is faster on Eigen (xla_cpu.py).
-  return (xla_cpu.jit_without_ynn(functools.partial(vae_step, setup=setup), donate_argnums=(0,)),
-          xla_cpu.jit_without_ynn(functools.partial(disc_step, setup=setup), donate_argnums=(0,)))
-
-
 # ----------------------------------------------------------------------------- scoring
 
 
-@dataclasses.dataclass(frozen=True)
-class _Scorer:
-  """score_pool batch function: D's probability "labeled" in eval mode (hashable, so the
-  jitted scoring pass is compiled once per model shape, across calls)."""
-
-  vae: VAE
-  disc: Discriminator
-  preprocessing: Preprocessing
-
-  def __call__(self, variables, images, extras, key):
-    del key
-    mu, _ = self.vae.apply(variables["vae"], self.preprocessing.eval_input(images),
-                           train=False, method=VAE.encode)
-    logits = self.disc.apply(variables["disc"], mu, extras.get("r_disc"))
-    return {"prob": jax.nn.sigmoid(logits)}
-
-
-def _scoring_variables(state: AdversaryState) -> Dict[str, Any]:
-  return {"vae": {"params": state.vae.params, "batch_stats": state.vae.batch_stats},
-          "disc": {"params": state.disc.params}}
-
-
-def _score(scorer: _Scorer, state: AdversaryState, source, indices: np.ndarray,
+def _score(scorer: Scorer, state: AdversaryState, source, indices: np.ndarray,
            r_disc: Optional[np.ndarray], batch_size: int, mesh: Mesh) -> np.ndarray:
   indices = np.asarray(indices, np.int64)
   if len(indices) == 0:
     return np.zeros(0, np.float32)
   extras = {} if r_disc is None else {"r_disc": np.asarray(r_disc, np.float32)}
-  out = score_pool(scorer, _scoring_variables(state), source, indices, batch_size=batch_size,
+  out = score_pool(scorer, scoring_variables(state), source, indices, batch_size=batch_size,
                    mesh=mesh, extras=extras, field="strategy.batch_size")
   return np.asarray(out["prob"], np.float32)
 
@@ -554,7 +281,7 @@ def fit_adversary(config: ml_collections.ConfigDict, preprocessing: Preprocessin
 
   # D's view of the two pools after training, in eval mode (from the images already
   # loaded). The scores of S are the selection's scores too: computed once, here.
-  scorer = _Scorer(vae_model, disc_model, preprocessing)
+  scorer = Scorer(vae_model, disc_model, preprocessing)
   score_batch = int(config.strategy.batch_size)
   scores = {}
   for name, images, r in (("labeled", images_l, r_labeled), ("unlabeled", images_u, r_unlabeled)):
@@ -590,6 +317,6 @@ def discriminator_scores(result: AdversaryResult, dataset: Dataset,
                        f"{indices.shape}, one per index")
     r_disc = normalized_inputs(predicted_loss, result.ranker)[1]
   batch_size = int(config.strategy.batch_size)
-  scorer = _Scorer(result.vae, result.discriminator,
+  scorer = Scorer(result.vae, result.discriminator,
                    result.preprocessing if preprocessing is None else preprocessing)
   return _score(scorer, result.state, dataset.train, indices, r_disc, batch_size, mesh)

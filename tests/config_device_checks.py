@@ -9,8 +9,9 @@ batch size is touched) it runs one learner train step, an evaluation, one scorin
 one VAE step and one D step (with D's scoring of both pools), and its own strategy's
 selection. Configs that place the same things on the devices (same image shape, model,
 batch sizes, strategy, VAE and D) share one run, to keep the check near a minute: e.g.
-cifar10_large and cifar100 are cifar10 with other al.* sizes or 100 classes. Also checks that scoring batches that the devices do not divide give the
-per-sample outputs of one device, even for a per-batch random function (MC dropout).
+cifar10_large and cifar100 are cifar10 with other al.* sizes or 100 classes. Also checks
+that scoring batches that the devices do not divide give the per-sample outputs of one
+device, even for a per-batch random function (MC dropout).
 Prints one JSON line; tests/test_configs.py asserts on it.
 """
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from configs import cifar10
-from tavaal_jax import adversary, adversary_losses, parallel
+from tavaal_jax import (adversary, adversary_inputs, adversary_losses, adversary_steps,
+                        parallel)
 from tavaal_jax.data.base import ArraySource, Dataset
 from tavaal_jax.errors import ConfigError
 from tavaal_jax.learner import Preprocessing
@@ -122,18 +123,20 @@ def test_wae_mmd():
 
 
 def test_rank_normalisation():
-  out = adversary.normalize_ranker_output(np.array([3.0, 1.0, 3.0, 2.0]), "rank")
+  normalize = adversary_inputs.normalize_ranker_output
+  out = normalize(np.array([3.0, 1.0, 3.0, 2.0]), "rank")
   np.testing.assert_allclose(out, [2.5 / 3, 0.0, 2.5 / 3, 1.0 / 3], rtol=1e-6)
-  np.testing.assert_allclose(adversary.normalize_ranker_output(np.array([7.0]), "rank"), [0.5])
-  np.testing.assert_allclose(adversary.normalize_ranker_output(np.array([0.0, 2.0]), "sigmoid"),
+  np.testing.assert_allclose(normalize(np.array([7.0]), "rank"), [0.5])
+  np.testing.assert_allclose(normalize(np.array([0.0, 2.0]), "sigmoid"),
                              [0.5, 1 / (1 + np.exp(-2.0))], rtol=1e-6)
   # Against a reference: values from it keep their joint rank; new ones fall between.
   reference = np.array([1.0, 2.0, 3.0, 3.0, 5.0])
-  np.testing.assert_allclose(adversary.normalize_against(np.array([3.0, 1.0, 4.0, 9.0, -1.0]),
-                                                         reference, "rank"),
-                             [2.5 / 4, 0.0, 3.5 / 4, 1.0, 0.0], rtol=1e-6)
+  np.testing.assert_allclose(
+      adversary_inputs.normalize_against(np.array([3.0, 1.0, 4.0, 9.0, -1.0]), reference,
+                                         "rank"),
+      [2.5 / 4, 0.0, 3.5 / 4, 1.0, 0.0], rtol=1e-6)
   with pytest.raises(ConfigError, match="vae.ranker_input"):
-    adversary.normalize_ranker_output(np.ones(3), "softmax")
+    normalize(np.ones(3), "softmax")
 
 
 # ----------------------------------------------------------------------------- steps
@@ -156,14 +159,14 @@ def test_steps_change_only_their_own_model(mesh):
   r_u = (np.linspace(1, 0, 8, dtype=np.float32),) * 2
   host = jax.device_get(state)
 
-  new, metrics = jax.jit(functools.partial(adversary.vae_step, setup=setup))(
+  new, metrics = jax.jit(functools.partial(adversary_steps.vae_step, setup=setup))(
       state, x_l, r_l, x_u, r_u, jax.random.key(1))
   assert all(np.isfinite(float(v)) for v in metrics.values())
   assert not _tree_equal(new.vae.params, host.vae.params)
   assert not _tree_equal(new.vae.batch_stats, host.vae.batch_stats)
   assert _tree_equal(new.disc.params, host.disc.params)
 
-  newer, metrics = jax.jit(functools.partial(adversary.disc_step, setup=setup))(
+  newer, metrics = jax.jit(functools.partial(adversary_steps.disc_step, setup=setup))(
       new, x_l, r_l, x_u, r_u, jax.random.key(2))
   assert np.isfinite(float(metrics["disc_loss"]))
   assert not _tree_equal(newer.disc.params, new.disc.params)
@@ -211,7 +214,7 @@ def test_discriminator_scores_match_direct_eval_apply(tavaal_run, mesh):
   indices = np.array([3, 20, 7, 31, 16])
   scores = adversary.discriminator_scores(result, dataset, None, indices, predicted[indices],
                                           config, mesh)
-  r = adversary.normalize_ranker_output(predicted, "rank")
+  r = adversary_inputs.normalize_ranker_output(predicted, "rank")
   images, _ = dataset.train.get(indices)
   state = result.state
   for i, (index, image) in enumerate(zip(indices, images)):
@@ -249,7 +252,7 @@ def test_wae_with_raw_ranker_to_discriminator(mesh):
                                      predicted[:8], predicted[8:], jax.random.key(0),
                                      np.random.default_rng(0), mesh)
   assert not result.vae.stochastic
-  r_decoder, r_disc = adversary.normalized_inputs(predicted, result.ranker)
+  r_decoder, r_disc = adversary_inputs.normalized_inputs(predicted, result.ranker)
   np.testing.assert_allclose(r_decoder, 1 / (1 + np.exp(-predicted)), rtol=1e-6)
   np.testing.assert_allclose(r_disc, predicted, rtol=1e-6)
   assert np.isfinite(result.history["vae_loss"]).all()
