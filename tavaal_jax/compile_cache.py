@@ -17,10 +17,11 @@ import logging
 import os
 from typing import Optional
 
-# JAX's default (1 s) writes only programs slower than that to compile, which on a CPU
-# leaves out most of this package's jits and every eager op; each of those still costs tens
-# to hundreds of ms per process, and loading an entry costs a file read, so every program is
-# kept. A user's JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS wins.
+# Every program is kept. JAX's default (1 s) writes only those slower to compile, which on a
+# CPU leaves out most jits and every eager op, each still tens to hundreds of ms to compile
+# again: on the digits run (2 cores) 1 s kept 8 programs and the warm run took 105 s of CPU,
+# 0 keeps 114 (2.2 MB) and it took 100 s (cold: 156-164 s). A user's
+# JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS wins.
 MIN_COMPILE_SECS = 0.0
 
 
