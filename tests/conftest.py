@@ -1,9 +1,13 @@
 """Shared fixtures: tiny configs that run the real code paths in seconds on a CPU."""
 
 import os
+import tempfile
 
 # Compile time dominates tiny test models; XLA's optimisations only cost time here.
 os.environ.setdefault("XLA_FLAGS", "")
+# The driver's subprocesses share one compilation cache for the session, not the user's.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      tempfile.mkdtemp(prefix="tavaal_jax_test_cache_"))
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
