@@ -58,7 +58,7 @@ ACCEL_SECTIONS="${ACCEL_SECTIONS:-machine,train_step,adversary_step,scoring,cifa
   date -u
   echo "device=$ACCEL_DEVICE size=$ACCEL_SIZE dtype=$ACCEL_DTYPE sections=$ACCEL_SECTIONS"
   "$PY" --version
-  nvidia-smi 2>&1 | head -15
+  if command -v nvidia-smi > /dev/null; then nvidia-smi 2>&1 | head -15; fi
   "$PY" -m pip list 2>/dev/null | grep -iE \
     '^(jax|jaxlib|jax-cuda|flax|optax|orbax|chex|ml.collections|tensorboardx|numpy|etils|absl|tensorstore|torch) '
 } > "$OUT/env.txt" 2>&1
