@@ -91,8 +91,7 @@ def check_strategy_config(config: ml_collections.ConfigDict) -> None:
   """What the chosen strategy needs: a trained ranker, dropout, a VAE that fits."""
   from tavaal_jax import adversary
   from tavaal_jax.learner import RankerLoss
-  from tavaal_jax.models.task_model import RANKER_STRATEGIES, uses_ranker
-  from tavaal_jax.strategies import uses_adversary
+  from tavaal_jax.strategies import needs_ranker, uses_adversary, uses_ranker
   from tavaal_jax.strategies.mc_dropout import check_mc_dropout_config
 
   name = config.strategy.name
@@ -101,7 +100,7 @@ def check_strategy_config(config: ml_collections.ConfigDict) -> None:
     if config.train.batch_size % 2:
       raise ConfigError(f"train.batch_size={config.train.batch_size} is odd; the ranking "
                         "loss pairs a batch as (i, B-1-i), so it must be even")
-  if name in RANKER_STRATEGIES and not config.ranker.weight > 0:
+  if needs_ranker(config) and not config.ranker.weight > 0:
     raise ConfigError(f"strategy.name={name!r} needs a trained ranker, but "
                       f"ranker.weight={config.ranker.weight} gives it no training signal; "
                       "set ranker.weight > 0 (the paper uses 1)")

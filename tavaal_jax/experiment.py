@@ -79,7 +79,7 @@ def _call_hooks(hooks: Sequence[Hook], point: str, step: int) -> None:
 
 def independent_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The config of the independent learner (supplement Sec. 2): the same learner without
-  a ranker. `uses_ranker` keys on strategy.name and compat.ranker_for_all, so the copy
+  a ranker. `strategies.uses_ranker` keys on the strategy and compat.ranker_for_all, so the copy
   names the ranker-free 'random' strategy and turns ranker_for_all off; only `Learner`
   reads this copy, never the selection."""
   copy = config.copy_and_resolve_references()

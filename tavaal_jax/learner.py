@@ -215,8 +215,9 @@ class FitResult:
 class Learner:
   """Builds, trains and evaluates a task learner for one dataset on one mesh.
 
-  The model is `build_task_model(config, dataset.num_classes)`: a ranker is attached iff
-  `uses_ranker(config)` (see `has_ranker`). `predict_batch` / `predict_batch_mc` are
+  The model is `build_task_model(config, dataset.num_classes, with_ranker)`: a ranker is
+  attached iff the strategies registry says the config uses one (`strategies.uses_ranker`;
+  see `has_ranker`). `predict_batch` / `predict_batch_mc` are
   `score_pool` batch functions (state, images, extras, key) -> {name: [B, ...]}, created
   once so that their compilations are reused across stages.
   """
@@ -225,7 +226,8 @@ class Learner:
     self.dataset = dataset
     self.config = config
     self.mesh = mesh
-    self.model = build_task_model(config, dataset.num_classes)
+    from tavaal_jax.strategies import uses_ranker   # the strategies build on this module
+    self.model = build_task_model(config, dataset.num_classes, uses_ranker(config))
     self.has_ranker = self.model.ranker is not None
     self.preprocessing = Preprocessing.from_config(dataset, config.dataset.augment)
     parallel.check_batch_size(config.train.batch_size, mesh, "train.batch_size")

@@ -5,7 +5,7 @@ import json
 import os
 
 from tavaal_jax import experiment
-from tavaal_jax.models.task_model import uses_ranker
+from tavaal_jax.strategies import uses_ranker
 
 
 def _rows(workdir, name):

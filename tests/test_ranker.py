@@ -13,8 +13,8 @@ from tavaal_jax.errors import ConfigError
 from tavaal_jax.learner import Learner
 from tavaal_jax.losses import cross_entropy, ranking_loss
 from tavaal_jax.models.ranker import Ranker
-from tavaal_jax.models.task_model import (RANKER_STRATEGIES, TaskOutput, build_task_model,
-                                          uses_ranker)
+from tavaal_jax.models.task_model import TaskOutput, build_task_model
+from tavaal_jax.strategies import STRATEGIES, uses_ranker
 from tavaal_jax.scoring import score_pool
 from tests.conftest import tiny
 
@@ -68,9 +68,10 @@ def test_ranker_shapes_and_any_spatial_size():
 
 def test_uses_ranker():
   config = _random_config()
-  assert RANKER_STRATEGIES == ("lloss", "tavaal")
+  assert [n for n in ("random", "mc_dropout", "coreset", "lloss", "vaal", "tavaal")
+          if STRATEGIES.trait(n, "ranker")] == ["lloss", "tavaal"]
   assert not uses_ranker(config)
-  for name in RANKER_STRATEGIES:
+  for name in ("lloss", "tavaal"):
     config.strategy.name = name
     assert uses_ranker(config)
   config.strategy.name = "random"
@@ -91,7 +92,7 @@ def test_no_ranker_no_ranker_params(dataset):
 
 def test_task_model_tree_and_output():
   config = ranker_config()
-  model = build_task_model(config, num_classes=10)
+  model = build_task_model(config, num_classes=10, with_ranker=True)
   variables, x = _init(model)
   assert set(variables["params"]) == {"backbone", "ranker"}
   assert set(variables["batch_stats"]) == {"backbone"}
@@ -109,12 +110,12 @@ def test_bad_ranker_fields():
   config = ranker_config()
   config.ranker.hidden = 0
   with pytest.raises(ConfigError, match="ranker.hidden"):
-    build_task_model(config, num_classes=10)
+    build_task_model(config, num_classes=10, with_ranker=True)
 
 
 def test_stop_gradient_needs_no_recompilation_and_is_exact():
   config = ranker_config()
-  model = build_task_model(config, num_classes=10)
+  model = build_task_model(config, num_classes=10, with_ranker=True)
   variables, x = _init(model)
   labels = jnp.array([0, 1, 2, 3])
 

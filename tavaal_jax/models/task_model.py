@@ -23,11 +23,6 @@ from tavaal_jax.errors import ConfigError
 from tavaal_jax.models import build_model
 from tavaal_jax.models.ranker import Ranker
 
-# Strategies that use the loss-prediction module; `compat.ranker_for_all` attaches it to
-# every strategy, as the authors' release does.
-RANKER_STRATEGIES = ("lloss", "tavaal")
-
-
 class TaskOutput(NamedTuple):
   """logits [B, K] f32, embedding [B, D] f32, the four stage features [B, h_i, w_i, c_i],
   predicted_loss [B] f32 (None when no ranker is attached)."""
@@ -66,20 +61,13 @@ class TaskModel(nn.Module):
     return TaskOutput(out.logits, out.embedding, list(out.features), predicted_loss)
 
 
-def uses_ranker(config: ml_collections.ConfigDict) -> bool:
-  """True when the task learner gets a Ranker: strategy.name in RANKER_STRATEGIES, or
-  compat.ranker_for_all."""
-  compat = config.get("compat") or {}
-  return (config.strategy.name in RANKER_STRATEGIES
-          or bool(compat.get("ranker_for_all", False)))
-
-
-def build_task_model(config: ml_collections.ConfigDict, num_classes: int) -> TaskModel:
+def build_task_model(config: ml_collections.ConfigDict, num_classes: int,
+                     with_ranker: bool) -> TaskModel:
   """The backbone named by config.model, with a Ranker(config.ranker.hidden) iff
-  `uses_ranker(config)`. Raises ConfigError for invalid model or ranker fields."""
+  `with_ranker`. Raises ConfigError for invalid model or ranker fields."""
   backbone = build_model(config.model, num_classes)
   ranker = None
-  if uses_ranker(config):
+  if with_ranker:
     hidden = config.ranker.get("hidden", 128)
     if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
       raise ConfigError(f"ranker.hidden must be a positive integer, got {hidden!r}")

@@ -56,6 +56,6 @@ def select_vaal(context: SelectionContext) -> np.ndarray:
   return select_adversarial(context, use_ranker=False)
 
 
-@STRATEGIES.register("tavaal", adversary=True)
+@STRATEGIES.register("tavaal", adversary=True, ranker=True)
 def select_tavaal(context: SelectionContext) -> np.ndarray:
   return select_adversarial(context, use_ranker=True)

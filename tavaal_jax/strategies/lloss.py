@@ -7,7 +7,7 @@ from tavaal_jax.strategies import STRATEGIES
 from tavaal_jax.strategies.base import SelectionContext, top_k
 
 
-@STRATEGIES.register("lloss")
+@STRATEGIES.register("lloss", ranker=True)
 def select_lloss(context: SelectionContext) -> np.ndarray:
   """[budget] candidates with the largest ranker output."""
   learner = context.learner
