@@ -4,7 +4,6 @@ TFDS datasets come from `tfds.testing.mock_data` (no download); the Caltech-256 
 `folder` source gets a tiny generated image folder.
 """
 
-import glob
 import importlib
 import json
 import os
@@ -15,27 +14,14 @@ import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from PIL import Image
 
 from tavaal_jax import config_checks, parallel
 from tavaal_jax.data import load_dataset
 from tavaal_jax.learner import Learner
 from tests.conftest import tiny
+from tests.config_device_checks import CONFIG_NAMES, write_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG_NAMES = sorted(os.path.splitext(os.path.basename(p))[0]
-                      for p in glob.glob(os.path.join(os.path.dirname(__file__), "..",
-                                                      "configs", "*.py"))
-                      if not p.endswith("__init__.py"))
-
-
-def _write_folder(root, image_size=(20, 24)):
-  for split in ("train", "test"):
-    for label in ("ant", "bee"):
-      os.makedirs(os.path.join(root, split, label))
-      for i in range(4):
-        pixels = np.random.default_rng(i).integers(0, 255, image_size + (3,), np.uint8)
-        Image.fromarray(pixels).save(os.path.join(root, split, label, f"{i}.png"))
 
 
 def test_every_paper_setting_has_a_config():
@@ -51,7 +37,7 @@ def test_config_builds_and_trains_one_step(name, tmp_path):
   tiny(config)
   config.train.batch_size = 4
   if config.dataset.name == "folder":
-    _write_folder(str(tmp_path))
+    write_folder(str(tmp_path))
     config.dataset.path = str(tmp_path)
   if config.dataset.image_size == 224:
     config.dataset.image_size = 32  # the code path is the same; 224 only costs time here
