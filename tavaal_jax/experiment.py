@@ -251,13 +251,14 @@ def run_stage(config, dataset, learner: Learner, select, files: RunFiles, trial:
         budget=config.al.budget, rng=host_rng(config.seed, trial, stage, HostStream.SELECTION),
         key=jax_key(config.seed, trial, stage, JaxStream.SELECTION), learner=learner,
         learner_state=fit.state)
-    picks = check_selection(select(context), context, config.strategy.name)
+    selection = check_selection(select(context), context, config.strategy.name)
+    picks = selection.indices
     # Selection runs on every host; they must agree before process 0 records the picks.
     parallel.assert_same_on_all_hosts(picks, f"the picks of trial {trial} stage {stage}")
     diagnostics = {k: _json_float(v) if isinstance(v, float) else v
                    for k, v in context.diagnostics.items()}
     _call_hooks(hooks, "select", step)
-    files.add_picks(trial, stage + 1, picks, _names(config, dataset, picks))
+    files.add_picks(trial, stage + 1, picks, _names(config, dataset, picks), selection)
     _call_hooks(hooks, "picks", step)
   select_seconds = time.perf_counter() - start
 

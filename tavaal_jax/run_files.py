@@ -54,11 +54,17 @@ class RunFiles:
     self._set(results, picks)
 
   def add_picks(self, trial: int, stage: int, indices: np.ndarray,
-                names: Optional[Sequence[str]] = None) -> None:
+                names: Optional[Sequence[str]] = None, selection=None) -> None:
+    """Records the labeled images of (trial, stage) in pick order. `selection` (a
+    strategies.Selection of these indices) adds its 'scores' (null where NaN) and
+    'score_name'; the initial pool has none."""
     indices = np.asarray(indices, np.int64)
     row = {"trial": trial, "stage": stage, "indices": indices.tolist()}
     if names is not None:
       row["names"] = [str(n) for n in names]
+    if selection is not None:
+      row["scores"] = selection.scores_json()
+      row["score_name"] = selection.score_name
     if parallel.is_writer():
       outputs.append_jsonl(self.picks_path, row)
     self.picks_rows.append(row)

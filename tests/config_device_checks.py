@@ -112,7 +112,7 @@ def run_steps(config, dataset, mesh) -> dict:
   if uses_adversary(config):
     # The strategy trains its adversary (vae.epochs = 1 over a pool smaller than
     # vae.batch_size: one VAE and one D step) and scores S with D.
-    picks = STRATEGIES.get(config.strategy.name)(context)
+    picks = STRATEGIES.get(config.strategy.name)(context).indices
     iterations, vae_loss = context.diagnostics["iterations"], context.diagnostics["vae_loss"]
   else:
     # Its adversary's batch sizes are checked all the same: one VAE and one D step (VAAL).
@@ -122,7 +122,7 @@ def run_steps(config, dataset, mesh) -> dict:
     assert int(result.state.vae.step) == int(result.state.disc.step) == 1
     assert len(result.unlabeled_scores) == len(candidates)
     iterations, vae_loss = result.history["iterations"], result.history["vae_loss"]
-    picks = STRATEGIES.get(config.strategy.name)(context)
+    picks = STRATEGIES.get(config.strategy.name)(context).indices
   lap("adversary_and_selection")
   return {"seconds": seconds, "train_steps": int(fit.state.step), "eval_count": evaluation["count"],
           "test_size": len(test_labels), "scored": int(len(scores["embedding"])),

@@ -11,8 +11,8 @@ from configs import digits
 from tavaal_jax import parallel
 from tavaal_jax.data.base import ArraySource, Dataset
 from tavaal_jax.learner import Preprocessing
-from tavaal_jax.strategies import STRATEGIES, SelectionContext, check_selection
-from tavaal_jax.strategies.base import top_k
+from tavaal_jax.strategies import STRATEGIES, Selection, SelectionContext, check_selection
+from tavaal_jax.strategies.base import ranked, top_k
 from tavaal_jax.strategies.coreset import k_center_greedy, nearest_center_distances
 from tavaal_jax.strategies.mc_dropout import uncertainty_scores
 
@@ -59,7 +59,9 @@ def test_coreset_picks_the_farthest_points_in_order():
   candidates = jnp.array([[1.0, 0.0], [10.0, 0.0], [0.0, 4.0], [9.0, 1.0], [-6.0, 0.0]])
   # Farthest from the origin is (10, 0); then (-6, 0), 6 from the origin and 16 from (10, 0);
   # then (0, 4), whose nearest center is now 4 away.
-  assert k_center_greedy(candidates, centers, 3).tolist() == [1, 4, 2]
+  positions, squared = k_center_greedy(candidates, centers, 3)
+  assert positions.tolist() == [1, 4, 2]
+  np.testing.assert_allclose(squared, [100.0, 36.0, 16.0])
 
 
 def test_nearest_center_distances_in_chunks_match_brute_force():
@@ -75,17 +77,22 @@ def test_coreset_strategy_uses_embeddings_and_labeled_centers():
   values = [0, 100, 10, 50, 95, 160, 250, 200]
   context = _context(values, candidates=[2, 3, 4, 5, 6, 7], labeled=[0, 1], budget=2,
                      name="coreset")
-  picks = STRATEGIES.get("coreset")(context)
+  selection = STRATEGIES.get("coreset")(context)
   # Nearest-center distances: 10, 50, 5, 60, 150, 100 -> 250 first. Then 200 is 50 from
   # 250, and 160 (60 from 100) beats 50 (50 from both labeled) -> 160 second.
-  assert picks.tolist() == [6, 5]
+  assert selection.indices.tolist() == [6, 5]
+  assert selection.score_name == "nearest_center_distance"
+  np.testing.assert_allclose(selection.scores, [150.0, 60.0])
 
 
 def test_lloss_picks_the_highest_predicted_losses():
   values = [5, 200, 30, 250, 7, 90, 180]
   context = _context(values, candidates=[1, 2, 3, 4, 5, 6], labeled=[0], budget=3,
                      name="lloss")
-  assert sorted(STRATEGIES.get("lloss")(context).tolist()) == [1, 3, 6]
+  selection = STRATEGIES.get("lloss")(context)
+  assert selection.indices.tolist() == [3, 1, 6]   # highest predicted loss first
+  assert selection.score_name == "predicted_loss"
+  np.testing.assert_allclose(selection.scores, [250.0, 200.0, 180.0])
 
 
 @pytest.mark.parametrize("score", ["entropy", "bald", "variation_ratio"])
@@ -93,7 +100,10 @@ def test_mc_dropout_prefers_uncertain_inputs(score):
   values = [10, 200, 20, 30, 220, 40, 210, 50, 60]   # bright = uncertain
   context = _context(values, candidates=list(range(1, 9)), labeled=[0], budget=3,
                      name="mc_dropout", mc_passes=8, mc_score=score)
-  assert sorted(STRATEGIES.get("mc_dropout")(context).tolist()) == [1, 4, 6]
+  selection = STRATEGIES.get("mc_dropout")(context)
+  assert sorted(selection.indices.tolist()) == [1, 4, 6]
+  assert selection.score_name == score
+  assert np.all(np.diff(selection.scores) <= 0)   # the most uncertain first
 
 
 def test_uncertainty_scores_on_hand_made_probabilities():
@@ -110,8 +120,10 @@ def test_uncertainty_scores_on_hand_made_probabilities():
 def test_random_picks_budget_distinct_candidates():
   context = _context(list(range(20)), candidates=list(range(5, 20)), labeled=[0, 1],
                      budget=7)
-  picks = check_selection(STRATEGIES.get("random")(context), context, "random")
+  selection = check_selection(STRATEGIES.get("random")(context), context, "random")
+  picks = selection.indices
   assert len(set(picks.tolist())) == 7 and set(picks) <= set(range(5, 20))
+  assert np.isnan(selection.scores).all() and selection.scores_json() == [None] * 7
 
 
 def test_top_k_is_deterministic_on_ties():
@@ -121,11 +133,21 @@ def test_top_k_is_deterministic_on_ties():
 def test_check_selection_catches_broken_strategies():
   context = _context(list(range(10)), candidates=[3, 4, 5, 6], labeled=[0, 1], budget=2)
   with pytest.raises(RuntimeError, match="duplicate"):
-    check_selection(np.array([3, 3]), context, "bad")
+    check_selection(Selection.of([3, 3]), context, "bad")
   with pytest.raises(RuntimeError, match="already-labeled"):
-    check_selection(np.array([0, 3]), context, "bad")
+    check_selection(Selection.of([0, 3]), context, "bad")
   with pytest.raises(RuntimeError, match="shape"):
-    check_selection(np.array([3]), context, "bad")
+    check_selection(Selection.of([3]), context, "bad")
+  with pytest.raises(RuntimeError, match="expected a strategies.Selection"):
+    check_selection(np.array([3, 4]), context, "bad")
+
+
+def test_ranked_orders_by_score_and_keeps_each_picks_score():
+  scores = np.array([0.5, 0.1, 0.9, 0.1])
+  high = ranked(np.array([10, 11, 12, 13]), scores, 3, "s")
+  assert high.indices.tolist() == [12, 10, 11] and high.scores.tolist() == [0.9, 0.5, 0.1]
+  low = ranked(np.array([10, 11, 12, 13]), scores, 3, "s", lowest_first=True)
+  assert low.indices.tolist() == [11, 13, 10] and low.scores.tolist() == [0.1, 0.1, 0.5]
 
 
 class _CountingSource(ArraySource):
@@ -161,8 +183,12 @@ def test_adversarial_selection_reads_each_image_once(name):
       config=config, dataset=dataset, labeled_idx=labeled, candidate_idx=candidates,
       budget=5, rng=np.random.default_rng(0), key=jax.random.key(0), learner=learner,
       learner_state=None)
-  picks = check_selection(STRATEGIES.get(name)(context), context, name)
-  assert len(picks) == 5
+  selection = check_selection(STRATEGIES.get(name)(context), context, name)
+  assert len(selection.indices) == 5
+  # D's probability "labeled", lowest (most unlabeled-looking) first.
+  assert selection.score_name == "discriminator_probability"
+  assert np.all(np.diff(selection.scores) >= 0)
+  assert np.all((selection.scores >= 0) & (selection.scores <= 1))
   assert len(source.requests) == 2, [len(r) for r in source.requests]
   requested = np.sort(np.concatenate(source.requests))
   np.testing.assert_array_equal(requested, np.arange(40))  # every index exactly once

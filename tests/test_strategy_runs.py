@@ -45,6 +45,14 @@ def test_two_stage_run_picks_budget_new_images_deterministically(
   initial, added = (np.asarray(p["indices"]) for p in picks)
   assert len(added) == config.al.budget == len(np.unique(added))
   assert not np.isin(added, initial).any()
+  # The picks row carries each pick's score, the initial pool none.
+  assert "scores" not in picks[0]
+  assert len(picks[1]["scores"]) == len(added)
+  if strategy == "random":
+    assert picks[1]["scores"] == [None] * len(added) and picks[1]["score_name"] is None
+  else:
+    assert all(isinstance(s, float) for s in picks[1]["scores"]), picks[1]["scores"]
+    assert isinstance(picks[1]["score_name"], str)
   results = _results(str(tmp_path / "a"))
   assert [r["num_labeled"] for r in results] == [20, 40]
   if strategy in ("lloss", "tavaal"):

@@ -1,4 +1,5 @@
-"""Selection strategies, registered by name; each is `select(SelectionContext) -> [budget] indices`.
+"""Selection strategies, registered by name; each is `select(SelectionContext) -> Selection`
+(the [budget] picked indices in pick order, with the score each was picked by).
 
 Adding a strategy is one module here and one import line below. Registration declares
 what a strategy needs beyond the task learner: `ranker=True` for a trained loss-prediction
@@ -14,7 +15,8 @@ STRATEGIES = Registry("strategy", "strategy.name")
 # Imported for their registration side effect.
 from tavaal_jax.strategies import (  # noqa: E402,F401
     adversarial, coreset, lloss, mc_dropout, random_sampling)
-from tavaal_jax.strategies.base import SelectionContext, check_selection  # noqa: E402,F401
+from tavaal_jax.strategies.base import (  # noqa: E402,F401
+    Selection, SelectionContext, check_selection)
 
 
 def needs_ranker(config) -> bool:

@@ -13,7 +13,7 @@ from tavaal_jax import adversary
 from tavaal_jax.data.base import ArraySource, ImageSource
 from tavaal_jax.scoring import score_pool
 from tavaal_jax.strategies import STRATEGIES
-from tavaal_jax.strategies.base import SelectionContext, top_k
+from tavaal_jax.strategies.base import Selection, SelectionContext, ranked
 
 
 def _predicted_loss(context: SelectionContext, source: ImageSource) -> np.ndarray:
@@ -24,7 +24,7 @@ def _predicted_loss(context: SelectionContext, source: ImageSource) -> np.ndarra
                     mesh=learner.mesh, field="strategy.batch_size")["predicted_loss"]
 
 
-def select_adversarial(context: SelectionContext, use_ranker: bool) -> np.ndarray:
+def select_adversarial(context: SelectionContext, use_ranker: bool) -> Selection:
   """Trains VAE + D for this stage, then picks the `budget` candidates with the lowest D.
 
   L and S are read from the source once: the ranker's scoring, the adversary's training
@@ -48,14 +48,15 @@ def select_adversarial(context: SelectionContext, use_ranker: bool) -> np.ndarra
   # VAE / D losses per pass, D's mean score on the labeled set and on the candidates.
   context.diagnostics.update(result.history)
   # argmin D: the lowest scores are the most "unlabeled-looking".
-  return context.candidate_idx[top_k(-scores, context.budget)]
+  return ranked(context.candidate_idx, scores, context.budget, "discriminator_probability",
+                lowest_first=True)
 
 
 @STRATEGIES.register("vaal", adversary=True)
-def select_vaal(context: SelectionContext) -> np.ndarray:
+def select_vaal(context: SelectionContext) -> Selection:
   return select_adversarial(context, use_ranker=False)
 
 
 @STRATEGIES.register("tavaal", adversary=True, ranker=True)
-def select_tavaal(context: SelectionContext) -> np.ndarray:
+def select_tavaal(context: SelectionContext) -> Selection:
   return select_adversarial(context, use_ranker=True)

@@ -6,6 +6,7 @@ minimum, never as an N x N matrix.
 """
 
 import functools
+from typing import Tuple
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +15,7 @@ import numpy as np
 from tavaal_jax import xla_cpu
 from tavaal_jax.scoring import score_pool
 from tavaal_jax.strategies import STRATEGIES
-from tavaal_jax.strategies.base import SelectionContext
+from tavaal_jax.strategies.base import Selection, SelectionContext
 
 
 def _squared_distances(points: jax.Array, centers: jax.Array) -> jax.Array:
@@ -51,8 +52,9 @@ def nearest_center_distances(points: jax.Array, centers: jax.Array, chunk: int =
 
 @functools.partial(xla_cpu.jit_without_ynn, static_argnames=("budget", "chunk"))
 def k_center_greedy(candidates: jax.Array, centers: jax.Array, budget: int,
-                    chunk: int = 1024) -> jax.Array:
-  """Positions [budget] in `candidates` [N, D], picked farthest-first from `centers` [M, D].
+                    chunk: int = 1024) -> Tuple[jax.Array, jax.Array]:
+  """Positions [budget] in `candidates` [N, D], picked farthest-first from `centers` [M, D],
+  and each pick's squared distance to its nearest center when it was picked [budget].
 
   Each step picks the candidate whose nearest center is farthest, then makes it a center.
   """
@@ -60,21 +62,23 @@ def k_center_greedy(candidates: jax.Array, centers: jax.Array, budget: int,
   min_dist = nearest_center_distances(candidates, centers.astype(jnp.float32), chunk)
 
   def step(i, carry):
-    min_dist, picks = carry
+    min_dist, picks, picked_dist = carry
     j = jnp.argmax(min_dist)
     picks = picks.at[i].set(j)
+    picked_dist = picked_dist.at[i].set(min_dist[j])
     d = _squared_distances(candidates, candidates[j][None, :])[:, 0]
     # A picked point must never be picked again, even among exact duplicates.
     min_dist = jnp.minimum(min_dist, d).at[j].set(-jnp.inf)
-    return min_dist, picks
+    return min_dist, picks, picked_dist
 
-  picks = jnp.zeros(budget, jnp.int32)
-  return jax.lax.fori_loop(0, budget, step, (min_dist, picks))[1]
+  init = (min_dist, jnp.zeros(budget, jnp.int32), jnp.zeros(budget, jnp.float32))
+  return jax.lax.fori_loop(0, budget, step, init)[1:]
 
 
 @STRATEGIES.register("coreset")
-def select_coreset(context: SelectionContext) -> np.ndarray:
-  """[budget] candidates by k-center greedy on the pooled embeddings, labeled as centers."""
+def select_coreset(context: SelectionContext) -> Selection:
+  """[budget] candidates by k-center greedy on the pooled embeddings, labeled as centers;
+  each pick's score is its Euclidean distance to the nearest center when it was picked."""
   learner, state = context.learner, context.learner_state
   score = functools.partial(score_pool, learner.predict_batch, state, context.dataset.train,
                             batch_size=context.config.strategy.batch_size, mesh=learner.mesh,
@@ -82,5 +86,6 @@ def select_coreset(context: SelectionContext) -> np.ndarray:
   candidates = score(context.candidate_idx)["embedding"]
   labeled = score(context.labeled_idx)["embedding"]
   budget = min(context.budget, len(context.candidate_idx))
-  positions = np.asarray(k_center_greedy(candidates, labeled, budget))
-  return context.candidate_idx[positions]
+  positions, squared = k_center_greedy(candidates, labeled, budget)
+  return Selection.of(context.candidate_idx[np.asarray(positions)],
+                      np.sqrt(np.asarray(squared, np.float64)), "nearest_center_distance")

@@ -8,12 +8,11 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from tavaal_jax.errors import ConfigError
 from tavaal_jax.scoring import score_pool
 from tavaal_jax.strategies import STRATEGIES
-from tavaal_jax.strategies.base import SelectionContext, top_k
+from tavaal_jax.strategies.base import Selection, SelectionContext, ranked
 
 MC_SCORES = ("entropy", "bald", "variation_ratio")
 
@@ -56,7 +55,7 @@ def check_mc_dropout_config(config) -> None:
 
 
 @STRATEGIES.register("mc_dropout")
-def select_mc_dropout(context: SelectionContext) -> np.ndarray:
+def select_mc_dropout(context: SelectionContext) -> Selection:
   """[budget] candidates with the highest MC-dropout uncertainty."""
   config, learner = context.config, context.learner
   batch_fn = mc_batch_fn(learner.predict_batch_mc, int(config.strategy.mc_passes))
@@ -64,4 +63,4 @@ def select_mc_dropout(context: SelectionContext) -> np.ndarray:
                       context.candidate_idx, batch_size=config.strategy.batch_size,
                       mesh=learner.mesh, key=context.key,
                       field="strategy.batch_size")[config.strategy.mc_score]
-  return context.candidate_idx[top_k(scores, context.budget)]
+  return ranked(context.candidate_idx, scores, context.budget, config.strategy.mc_score)
