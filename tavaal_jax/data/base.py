@@ -10,10 +10,16 @@ from typing import Optional, Protocol, Sequence, Tuple
 import numpy as np
 
 
+# The label value of a segmentation mask's pixels that count for nothing (Cityscapes' 255).
+IGNORE_LABEL = 255
+
+
 class ImageSource(Protocol):
   """Random-access images and labels of one split.
 
-  `get(indices)` -> (images uint8 [n, H, W, C], labels int32 [n]) in the order asked.
+  `get(indices)` -> (images uint8 [n, H, W, C], labels) in the order asked: labels int32
+  [n] for classification, uint8 masks [n, H, W] of class ids for segmentation (pixels of
+  IGNORE_LABEL count for nothing).
   `names(indices)` -> original identifiers (file paths, original row numbers) as str [n].
   """
 
@@ -33,6 +39,7 @@ class Dataset:
   """A train split (the active-learning pool) and a test split.
 
   mean / std: per-channel normalisation constants on the [0, 1] scale, shape [C].
+  task: 'classification' (one label per image) | 'segmentation' (a mask per image).
   """
 
   name: str
@@ -42,6 +49,7 @@ class Dataset:
   mean: np.ndarray
   std: np.ndarray
   class_names: Optional[Sequence[str]] = None
+  task: str = "classification"
 
   @property
   def image_shape(self) -> Tuple[int, int, int]:
