@@ -113,28 +113,28 @@ def _train_setup(p: Dict[str, Any]):
   from tavaal_jax.learner import train_step
   learner, dataset = _learner(p)
   b = int(p["batch_size"])
-  step = jax.jit(functools.partial(train_step, preprocessing=learner.preprocessing,
+  step = jax.jit(functools.partial(train_step, task=learner.task,
+                                   preprocessing=learner.preprocessing,
                                    ranker_loss=learner.ranker_loss), donate_argnums=(0,))
   state = learner.init(jax.random.key(0), b)
-  images, labels = dataset.train.get(np.arange(b) % len(dataset.train))
-  images, labels = parallel.shard_batch(learner.mesh, (images, labels))
-  return learner, step, state, images, labels
+  batch = learner.batch(*dataset.train.get(np.arange(b) % len(dataset.train)))
+  return learner, step, state, parallel.shard_batch(learner.mesh, batch)
 
 
 def prepare_train_step(p: Dict[str, Any]) -> Bench:
   """The real `tavaal_jax.learner.train_step` (ResNet-18 + ranker, SGD, CE + llv2)."""
-  learner, step, state, images, labels = _train_setup(p)
+  learner, step, state, batch = _train_setup(p)
   b = int(p["batch_size"])
   key, scale, lr = jax.random.key(1), np.float32(1.0), np.float32(0.1)
   start = time.perf_counter()
-  compiled = step.lower(state, images, labels, key, scale, lr).compile()
+  compiled = step.lower(state, batch, key, scale, lr).compile()
   compile_seconds = time.perf_counter() - start
   holder = {"state": state}
   steps = int(p.get("steps_per_rep", 1))
 
   def call():
     for _ in range(steps):
-      holder["state"], metrics = compiled(holder["state"], images, labels, key, scale, lr)
+      holder["state"], metrics = compiled(holder["state"], batch, key, scale, lr)
     _block(metrics)
 
   params = state.params
@@ -151,36 +151,35 @@ def train_step_scan(p: Dict[str, Any]) -> Dict[str, Any]:
   Compares against the per-step dispatch at the same sizes in one process.
   """
   from tavaal_jax.learner import train_step as real_step
-  learner, step, state, images, labels = _train_setup(p)
+  learner, step, state, batch = _train_setup(p)
   k = int(p.get("scan_steps", 8))
   b = int(p["batch_size"])
   key, scale = jax.random.key(1), np.float32(1.0)
   lrs = np.full(k, 0.1, np.float32)
-  body = functools.partial(real_step, preprocessing=learner.preprocessing,
+  body = functools.partial(real_step, task=learner.task, preprocessing=learner.preprocessing,
                            ranker_loss=learner.ranker_loss)
 
-  def many(state, images_k, labels_k, key, scale, lrs):
+  def many(state, batches, key, scale, lrs):
     def f(state, xs):
-      x, y, lr = xs
-      state, metrics = body(state, x, y, key, scale, lr)
+      batch, lr = xs
+      state, metrics = body(state, batch, key, scale, lr)
       return state, metrics
-    return jax.lax.scan(f, state, (images_k, labels_k, lrs))
+    return jax.lax.scan(f, state, (batches, lrs))
 
-  images_k = jnp.broadcast_to(images, (k,) + images.shape)
-  labels_k = jnp.broadcast_to(labels, (k,) + labels.shape)
-  scanned = jax.jit(many, donate_argnums=(0,)).lower(state, images_k, labels_k, key, scale,
+  batches = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (k,) + x.shape), batch)
+  scanned = jax.jit(many, donate_argnums=(0,)).lower(state, batches, key, scale,
                                                      lrs).compile()
-  single = step.lower(state, images, labels, key, scale, np.float32(0.1)).compile()
+  single = step.lower(state, batch, key, scale, np.float32(0.1)).compile()
   holder = {"state": state}
 
   def run_single():
     for _ in range(k):
-      holder["state"], metrics = single(holder["state"], images, labels, key, scale,
+      holder["state"], metrics = single(holder["state"], batch, key, scale,
                                         np.float32(0.1))
     _block(metrics)
 
   def run_scanned():
-    holder["state"], metrics = scanned(holder["state"], images_k, labels_k, key, scale, lrs)
+    holder["state"], metrics = scanned(holder["state"], batches, key, scale, lrs)
     _block(metrics)
 
   run_single(), run_scanned()
@@ -202,21 +201,21 @@ def prepare_adversary_step(p: Dict[str, Any]) -> Bench:
   """
   if p.get("strided") == "s2d":
     use_s2d_strided_conv()
-  from tavaal_jax import adversary, parallel
+  from tavaal_jax import adversary_models, adversary_steps, parallel
   from tavaal_jax.learner import Preprocessing
   from tavaal_jax.optim import make_settable_lr_optimizer
   config = _config(p)
   s, c = int(p.get("image_size", 32)), int(p.get("channels", 3))
   b = int(p.get("vae_batch_size", 128))
   mesh = parallel.make_mesh()
-  vae, disc = adversary.build_models(config, c, conditioned=True)
+  vae, disc = adversary_models.build_models(config, c, conditioned=True)
   preprocessing = Preprocessing(mean=(0.5,) * c, std=(0.25,) * c)
-  setup = adversary.StepSetup.from_config(config, vae, disc, preprocessing)
-  state = adversary.create_state(
+  setup = adversary_steps.StepSetup.from_config(config, vae, disc, preprocessing)
+  state = adversary_models.create_state(
       setup, make_settable_lr_optimizer(config.vae.optimizer),
       make_settable_lr_optimizer(config.discriminator.optimizer), jax.random.key(0),
       (s, s, c), mesh)
-  vae_fn, disc_fn = adversary.compiled_steps(setup)
+  vae_fn, disc_fn = adversary_steps.compiled_steps(setup)
   source = SyntheticSource(2 * b, (s, s, c))
   x_l, _ = source.get(np.arange(b))
   x_u, _ = source.get(np.arange(b, 2 * b))
@@ -324,7 +323,7 @@ def coreset(p: Dict[str, Any]) -> Dict[str, Any]:
   picks = {}
 
   def one():
-    picks["p"] = np.asarray(compiled(cand, lab))
+    picks["p"] = np.asarray(compiled(cand, lab)[0])   # (positions, distances at pick)
   one()
   stats = summary(repeat(one, int(p.get("coreset_reps", 3))), budget, "picks")
   stats.update(compile_seconds=compile_seconds, peak_rss_mb=peak_rss_mb(),
@@ -359,7 +358,8 @@ def coreset_lever(p: Dict[str, Any]) -> Dict[str, Any]:
   package = k_center_greedy.lower(cand, lab, budget).compile()
   hoisted = jax.jit(_k_center_greedy_hoisted, static_argnames=("budget", "chunk")).lower(
       cand, lab, budget).compile()
-  picks = {"package": np.asarray(package(cand, lab)), "hoisted": np.asarray(hoisted(cand, lab))}
+  picks = {"package": np.asarray(package(cand, lab)[0]),
+           "hoisted": np.asarray(hoisted(cand, lab))}
   times = {"package": [], "hoisted": []}
   for r in range(int(p.get("coreset_reps", 3)) + 2):
     for name, fn in ((("package", package), ("hoisted", hoisted)) if r % 2 == 0 else

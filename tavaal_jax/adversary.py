@@ -5,8 +5,8 @@ Once per stage, after the task learner is trained:
   * `train_adversary` / `fit_adversary` train a fresh VAE and discriminator on the labeled
     pool L and the candidate subset S (the "unlabeled" side) with the steps of
     `adversary_steps`; the result keeps D's scores of L and S after training.
-  * `discriminator_scores` gives D's probability "labeled" for images; TA-VAAL / VAAL pick
-    the lowest.
+  * `adversary_scoring.discriminator_scores` gives D's probability "labeled" for images;
+    TA-VAAL / VAAL pick the lowest.
 
 TA-VAAL conditions both on r, the ranker's predicted loss, normalised jointly over L and S
 (`adversary_inputs`). VAAL passes no predicted losses: no r anywhere. With
@@ -15,15 +15,15 @@ decoder keeps the normalised one. The `vae.steps_per_iteration` VAE steps and th
 of an iteration reuse that iteration's batch pair (VAAL draws fresh batches between its
 two VAE steps).
 
-Modules: `adversary_inputs` (r), `adversary_losses` (VAE / WAE / BCE losses),
-`adversary_steps` (models, states, jitted steps, the scoring batch function); this one
-checks the config, trains and scores.
+Modules, one job each: `adversary_config` (the vae.* / discriminator.* checks),
+`adversary_inputs` (r), `adversary_losses` (VAE / WAE / BCE losses), `adversary_models`
+(the models and their fresh states), `adversary_steps` (the jitted steps),
+`adversary_scoring` (D's scores, the trained result); this one is the training loop.
 """
 
-import dataclasses
 import logging
 import math
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import jax
 import ml_collections
@@ -32,113 +32,15 @@ from jax.sharding import Mesh
 from tqdm import auto as tqdm
 
 from tavaal_jax import parallel
-from tavaal_jax.adversary_inputs import RankerInputs, check_ranker_input, normalized_inputs
-from tavaal_jax.adversary_losses import check_loss_config
-from tavaal_jax.adversary_steps import (AdversaryState, Scorer, StepSetup, build_models,
-                                        compiled_steps, create_state, scoring_variables)
+from tavaal_jax.adversary_config import check_config
+from tavaal_jax.adversary_inputs import RankerInputs
+from tavaal_jax.adversary_models import build_models, create_state
+from tavaal_jax.adversary_scoring import AdversaryResult, Scorer, score_images
+from tavaal_jax.adversary_steps import StepSetup, compiled_steps
 from tavaal_jax.data.base import ArraySource, Dataset
 from tavaal_jax.data.batching import steps_per_epoch, train_index_batches
-from tavaal_jax.errors import ConfigError
-from tavaal_jax.learner import Preprocessing
-from tavaal_jax.models.discriminator import Discriminator
-from tavaal_jax.models.vae import VAE, check_vae_shape, resolve_conv_form
-from tavaal_jax.optim import make_optimizer, make_settable_lr_optimizer, schedule_values
-from tavaal_jax.scoring import score_pool
-
-
-# ----------------------------------------------------------------------------- config
-
-
-def _positive_int(value, field: str) -> int:
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-    raise ConfigError(f"{field}={value!r} must be a positive integer")
-  return int(value)
-
-
-def _non_negative_number(value, field: str) -> float:
-  if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-    raise ConfigError(f"{field}={value!r} must be a non-negative number")
-  return float(value)
-
-
-def check_config(config: ml_collections.ConfigDict, image_shape: Optional[Tuple[int, ...]] = None,
-                 mesh: Optional[Mesh] = None) -> None:
-  """Every vae.* / discriminator.* field (and the image size) before anything trains."""
-  for section in ("vae", "discriminator"):
-    if section not in config:
-      raise ConfigError(f"config section {section} is missing (see configs/cifar10.py)")
-  vae = config.vae
-  check_loss_config(vae.get("kind"), vae.get("kl_reduction", "mean"))
-  latent = vae.get("latent_dim")
-  if isinstance(latent, bool) or not isinstance(latent, int) or latent < 1:
-    raise ConfigError(f"vae.latent_dim={latent!r} must be a positive integer")
-  _positive_int(vae.get("width"), "vae.width")
-  _positive_int(vae.get("epochs"), "vae.epochs")
-  _positive_int(vae.get("steps_per_iteration", 1), "vae.steps_per_iteration")
-  batch = _positive_int(vae.get("batch_size"), "vae.batch_size")
-  if batch % 2:
-    raise ConfigError(f"vae.batch_size={batch} must be even")
-  _non_negative_number(vae.get("beta"), "vae.beta")
-  _non_negative_number(vae.get("adversary_weight"), "vae.adversary_weight")
-  check_ranker_input(vae.get("ranker_input", "rank"))
-  resolve_conv_form(vae.get("conv_form", "auto"))
-  hidden = config.discriminator.get("hidden")
-  if (not isinstance(hidden, (tuple, list)) or
-      any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden)):
-    raise ConfigError(f"discriminator.hidden={hidden!r} must be a sequence of positive "
-                      "integers, e.g. (512, 512)")
-  for field in ("vae.optimizer", "discriminator.optimizer"):
-    section, _ = field.split(".")
-    try:
-      make_optimizer(config[section].optimizer, steps_per_epoch=1, epochs=1)
-    except ConfigError as error:
-      raise ConfigError(f"{field}: {error}") from None
-  if mesh is not None:
-    # Training batches shape the optimisation: a size the devices do not divide is an
-    # error, not rounded (strategy.batch_size, for scoring, is rounded where it is used).
-    parallel.check_batch_size(batch, mesh, "vae.batch_size")
-  if image_shape is not None:
-    check_vae_shape(image_shape, latent)
-
-
-# ----------------------------------------------------------------------------- scoring
-
-
-def _score(scorer: Scorer, state: AdversaryState, source, indices: np.ndarray,
-           r_disc: Optional[np.ndarray], batch_size: int, mesh: Mesh) -> np.ndarray:
-  indices = np.asarray(indices, np.int64)
-  if len(indices) == 0:
-    return np.zeros(0, np.float32)
-  extras = {} if r_disc is None else {"r_disc": np.asarray(r_disc, np.float32)}
-  out = score_pool(scorer, scoring_variables(state), source, indices, batch_size=batch_size,
-                   mesh=mesh, extras=extras, field="strategy.batch_size")
-  return np.asarray(out["prob"], np.float32)
-
-
-# ----------------------------------------------------------------------------- training
-
-
-@dataclasses.dataclass
-class AdversaryResult:
-  """A trained VAE + D and what is needed to score new images consistently.
-
-  history: 'vae_loss', 'disc_loss' (mean per pass over L + S, lists), 'iterations' (int),
-  'disc_labeled_mean' / 'disc_unlabeled_mean' (D's mean probability "labeled" on L and S
-  after training, eval mode: the means of the two score arrays below).
-  ranker: the r normalisation fixed at training time; None for VAAL.
-  labeled_scores [n_l] / unlabeled_scores [n_u]: D's probability "labeled" for the
-  training pools after training, eval mode, in the order given. unlabeled_scores are what
-  `discriminator_scores` returns for S, so selecting from S needs no second pass.
-  """
-
-  state: AdversaryState
-  history: Dict[str, Any]
-  vae: VAE
-  discriminator: Discriminator
-  preprocessing: Preprocessing
-  ranker: Optional[RankerInputs] = None
-  labeled_scores: Optional[np.ndarray] = None
-  unlabeled_scores: Optional[np.ndarray] = None
+from tavaal_jax.optim import make_settable_lr_optimizer, schedule_values
+from tavaal_jax.preprocessing import Preprocessing
 
 
 def _rates(optimizer_config: ml_collections.ConfigDict, steps_per_pass: int,
@@ -286,7 +188,7 @@ def fit_adversary(config: ml_collections.ConfigDict, preprocessing: Preprocessin
   scores = {}
   for name, images, r in (("labeled", images_l, r_labeled), ("unlabeled", images_u, r_unlabeled)):
     source = ArraySource(images, np.zeros(len(images), np.int32))
-    scores[name] = _score(scorer, state, source, np.arange(len(images)),
+    scores[name] = score_images(scorer, state, source, np.arange(len(images)),
                           None if r is None else r[1], score_batch, mesh)
     history[f"disc_{name}_mean"] = float(scores[name].mean())
   logging.debug("%s: vae_loss %.4f disc_loss %.4f, D on L %.3f, on S %.3f", description,
@@ -294,29 +196,3 @@ def fit_adversary(config: ml_collections.ConfigDict, preprocessing: Preprocessin
                 history["disc_labeled_mean"], history["disc_unlabeled_mean"])
   return AdversaryResult(state, history, vae_model, disc_model, preprocessing, ranker,
                          labeled_scores=scores["labeled"], unlabeled_scores=scores["unlabeled"])
-
-
-def discriminator_scores(result: AdversaryResult, dataset: Dataset,
-                         preprocessing: Optional[Preprocessing], indices: np.ndarray,
-                         predicted_loss: Optional[np.ndarray],
-                         config: ml_collections.ConfigDict, mesh: Mesh) -> np.ndarray:
-  """D's probability "labeled" [n] for the training images `indices` [n], eval mode.
-
-  predicted_loss: raw ranker outputs aligned with `indices` (TA-VAAL; normalised against
-  the pool the adversary was trained on, exactly as in training), or None (VAAL).
-  Batches of config.strategy.batch_size go through `scoring.score_pool`.
-  """
-  if (predicted_loss is None) != (result.ranker is None):
-    raise ValueError("discriminator_scores needs predicted losses exactly when the adversary "
-                     "was trained with them (TA-VAAL), and none for VAAL")
-  indices = np.asarray(indices, np.int64)
-  r_disc = None
-  if predicted_loss is not None:
-    if np.shape(predicted_loss) != indices.shape:
-      raise ValueError(f"predicted_loss has shape {np.shape(predicted_loss)}; expected "
-                       f"{indices.shape}, one per index")
-    r_disc = normalized_inputs(predicted_loss, result.ranker)[1]
-  batch_size = int(config.strategy.batch_size)
-  scorer = Scorer(result.vae, result.discriminator,
-                   result.preprocessing if preprocessing is None else preprocessing)
-  return _score(scorer, result.state, dataset.train, indices, r_disc, batch_size, mesh)

@@ -1,4 +1,4 @@
-"""The VAE and D of VAAL / TA-VAAL as models, train states and jitted steps.
+"""The jitted training steps of VAAL / TA-VAAL's VAE and D.
 
 Every iteration of `adversary.fit_adversary` takes one labeled and one unlabeled batch
 and runs `vae.steps_per_iteration` VAE steps, then one D step:
@@ -20,50 +20,18 @@ Design decisions (where the release is ambiguous or faulty):
 
 import dataclasses
 import functools
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
-import flax.struct
 import jax
 import jax.numpy as jnp
-import ml_collections
-import optax
-from flax.training import train_state
-from jax.sharding import Mesh
 
-from tavaal_jax import parallel, xla_cpu
+from tavaal_jax import xla_cpu
 from tavaal_jax.adversary_losses import bce_with_logits, vae_loss
-from tavaal_jax.errors import ConfigError
-from tavaal_jax.learner import Preprocessing
+from tavaal_jax.adversary_models import AdversaryState
 from tavaal_jax.models.discriminator import Discriminator
 from tavaal_jax.models.vae import VAE
 from tavaal_jax.optim import set_learning_rate
-
-_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-
-
-def build_models(config: ml_collections.ConfigDict, channels: int,
-                 conditioned: bool) -> Tuple[VAE, Discriminator]:
-  """The VAE (WAE: deterministic encoder) and D that config.vae / config.discriminator name."""
-  dtype = _DTYPES.get(config.vae.get("dtype", config.model.get("dtype", "float32")))
-  if dtype is None:
-    raise ConfigError(f"model.dtype={config.model.get('dtype')!r}; use 'float32' or 'bfloat16'")
-  vae = VAE(latent_dim=int(config.vae.latent_dim), width=int(config.vae.width),
-            channels=int(channels), conditioned=bool(conditioned),
-            stochastic=config.vae.kind == "vae", dtype=dtype,
-            conv_form=config.vae.get("conv_form", "auto"))
-  disc = Discriminator(hidden=tuple(int(h) for h in config.discriminator.hidden))
-  return vae, disc
-
-
-class VAEState(train_state.TrainState):
-  """optax TrainState plus BatchNorm running statistics."""
-
-  batch_stats: Any = None
-
-
-class AdversaryState(flax.struct.PyTreeNode):
-  vae: VAEState
-  disc: train_state.TrainState
+from tavaal_jax.preprocessing import Preprocessing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,57 +125,9 @@ def _with_learning_rate(state, learning_rate):
   return state.replace(opt_state=set_learning_rate(state.opt_state, learning_rate))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _init_variables(setup: StepSetup, image_shape: Tuple[int, int, int], key: jax.Array):
-  """VAE and D variables; compiled once per (setup, image shape), not once per stage."""
-  vae_key, sample_key, disc_key = jax.random.split(key, 3)
-  x = jnp.zeros((2,) + tuple(image_shape), jnp.float32)
-  r = jnp.zeros((2,), jnp.float32) if setup.vae.conditioned else None
-  variables = setup.vae.init({"params": vae_key, "sample": sample_key}, x, r, train=False)
-  mu = jnp.zeros((2, setup.vae.latent_dim), jnp.float32)
-  return variables, setup.disc.init(disc_key, mu, r)["params"]
-
-
-def create_state(setup: StepSetup, vae_tx: optax.GradientTransformation,
-                 disc_tx: optax.GradientTransformation, key: jax.Array,
-                 image_shape: Tuple[int, int, int], mesh: Mesh) -> AdversaryState:
-  """Freshly initialised VAE and D, replicated over the mesh."""
-  variables, disc_params = _init_variables(setup, tuple(image_shape), key)
-  # The steps apply the models through `setup`; apply_fn stays None because a bound method
-  # of a module rebuilt every stage would differ between stages and force a recompilation.
-  state = AdversaryState(
-      vae=VAEState.create(apply_fn=None, params=variables["params"], tx=vae_tx,
-                          batch_stats=variables.get("batch_stats", {})),
-      disc=train_state.TrainState.create(apply_fn=None, params=disc_params, tx=disc_tx))
-  return parallel.replicate(mesh, state)
-
-
 @functools.lru_cache(maxsize=8)
 def compiled_steps(setup: StepSetup):
   """(vae_step, disc_step) jitted for `setup`; cached, so every stage reuses one compilation."""
   # Without YNNPACK fusions on XLA:CPU: the VAE + D iteration is faster on Eigen (xla_cpu.py).
   return (xla_cpu.jit_without_ynn(functools.partial(vae_step, setup=setup), donate_argnums=(0,)),
           xla_cpu.jit_without_ynn(functools.partial(disc_step, setup=setup), donate_argnums=(0,)))
-
-
-@dataclasses.dataclass(frozen=True)
-class Scorer:
-  """score_pool batch function: D's probability "labeled" in eval mode (hashable, so the
-  jitted scoring pass is compiled once per model shape, across calls)."""
-
-  vae: VAE
-  disc: Discriminator
-  preprocessing: Preprocessing
-
-  def __call__(self, variables, images, extras, key):
-    del key
-    mu, _ = self.vae.apply(variables["vae"], self.preprocessing.eval_input(images),
-                           train=False, method=VAE.encode)
-    logits = self.disc.apply(variables["disc"], mu, extras.get("r_disc"))
-    return {"prob": jax.nn.sigmoid(logits)}
-
-
-def scoring_variables(state: AdversaryState) -> Dict[str, Any]:
-  """The variables `Scorer` takes: {'vae': params + batch_stats, 'disc': params}."""
-  return {"vae": {"params": state.vae.params, "batch_stats": state.vae.batch_stats},
-          "disc": {"params": state.disc.params}}

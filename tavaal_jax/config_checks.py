@@ -89,7 +89,7 @@ def check_batch_sizes(config: ml_collections.ConfigDict, num_devices: int) -> No
 
 def check_strategy_config(config: ml_collections.ConfigDict) -> None:
   """What the chosen strategy needs: a trained ranker, dropout, a VAE that fits."""
-  from tavaal_jax import adversary
+  from tavaal_jax import adversary_config
   from tavaal_jax.learner import RankerLoss
   from tavaal_jax.strategies import needs_ranker, uses_adversary, uses_ranker
   from tavaal_jax.strategies.mc_dropout import check_mc_dropout_config
@@ -107,16 +107,16 @@ def check_strategy_config(config: ml_collections.ConfigDict) -> None:
   if name == "mc_dropout":
     check_mc_dropout_config(config)
   if uses_adversary(config):
-    adversary.check_config(config)
+    adversary_config.check_config(config)
 
 
 def check_dataset_fit(config: ml_collections.ConfigDict, dataset) -> None:
   """What can only be checked once the data is known: the pool size, the VAE's input size."""
-  from tavaal_jax import adversary
+  from tavaal_jax import adversary_config
   from tavaal_jax.strategies import uses_adversary
   check_pool_size(config, len(dataset.train))
   if uses_adversary(config):
-    adversary.check_config(config, image_shape=dataset.image_shape)
+    adversary_config.check_config(config, image_shape=dataset.image_shape)
 
 
 def check_pool_size(config: ml_collections.ConfigDict, train_size: int) -> None:

@@ -6,7 +6,9 @@ sharded along the batch axis, and the state is replicated, so the same code runs
 device or many.
 
 The task learner is a `TaskModel`: the backbone plus, for the strategies that use one, the
-loss-prediction module (Ranker), trained jointly: loss = CE + ranker.weight * ranking loss.
+loss-prediction module (Ranker), trained jointly: loss = mean per-example loss +
+ranker.weight * ranking loss. What an example's loss, the metrics and the augmentation are
+comes from the dataset's task (tavaal_jax/tasks); batches are the tasks' dicts.
 From epoch `train.epoch_l` on, the ranker's gradient into the backbone is stopped by a
 traced scale (no recompilation).
 """
@@ -28,46 +30,20 @@ from jax.sharding import Mesh
 from tqdm import auto as tqdm
 
 from tavaal_jax import parallel, xla_cpu
-from tavaal_jax.data import augment
 from tavaal_jax.data.base import Dataset, ImageSource
 from tavaal_jax.data.batching import padded_batches, steps_per_epoch, train_index_batches
 from tavaal_jax.errors import ConfigError
-from tavaal_jax.losses import cross_entropy, get_ranking_loss, ranking_loss
+from tavaal_jax.losses import get_ranking_loss, ranking_loss
 from tavaal_jax.models.task_model import build_task_model
 from tavaal_jax.optim import make_settable_lr_optimizer, schedule_values, set_learning_rate
+from tavaal_jax.preprocessing import Preprocessing
+from tavaal_jax.tasks import Task, task_for
 
 
 class LearnerState(train_state.TrainState):
   """optax TrainState plus BatchNorm running statistics."""
 
   batch_stats: Any = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Preprocessing:
-  """How a uint8 batch becomes the model's input.
-
-  mean, std: per-channel [C] on the [0, 1] scale. crop_padding / flip: train-time augmentation.
-  """
-
-  mean: Tuple[float, ...]
-  std: Tuple[float, ...]
-  crop_padding: int = 0
-  flip: bool = False
-
-  @classmethod
-  def from_config(cls, dataset: Dataset, augment_config) -> "Preprocessing":
-    return cls(mean=tuple(float(m) for m in np.ravel(dataset.mean)),
-               std=tuple(float(s) for s in np.ravel(dataset.std)),
-               crop_padding=int(augment_config.get("crop_padding", 0)),
-               flip=bool(augment_config.get("flip", False)))
-
-  def train_input(self, key: jax.Array, images: jax.Array) -> jax.Array:
-    return augment.augment(key, images, jnp.asarray(self.mean), jnp.asarray(self.std),
-                           self.crop_padding, self.flip)
-
-  def eval_input(self, images: jax.Array) -> jax.Array:
-    return augment.normalize(images, jnp.asarray(self.mean), jnp.asarray(self.std))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,36 +89,37 @@ def create_state(model: nn.Module, tx: optax.GradientTransformation, key: jax.Ar
   return parallel.replicate(mesh, state)
 
 
-def train_step(state: LearnerState, images: jax.Array, labels: jax.Array, key: jax.Array,
+def train_step(state: LearnerState, batch: Dict[str, jax.Array], key: jax.Array,
                ranker_grad_scale: jax.Array = 1.0, learning_rate: Optional[jax.Array] = None,
-               *, preprocessing: Preprocessing,
+               *, task: Task, preprocessing: Preprocessing,
                ranker_loss: Optional[RankerLoss] = None
                ) -> Tuple[LearnerState, Dict[str, jax.Array]]:
-  """One SGD step on a batch: images uint8 [B, H, W, C], labels int32 [B].
+  """One SGD step on a train batch of `task` ({'image': uint8 [B, H, W, C], 'label'}).
 
-  With a ranker (`ranker_loss` set; B even) the loss is CE.mean() + weight * ranking loss of
-  the predicted losses against the detached per-sample CE. `ranker_grad_scale` (float32
-  scalar, 1. or 0.) scales the ranking term's gradient into the backbone. `learning_rate`
-  (float32 scalar) is this step's rate from the schedule; None keeps the rate in the state.
-  Metrics: 'loss' (the mean CE, comparable with and without a ranker), 'accuracy', and
-  with a ranker 'ranking_loss' (unweighted) and 'total_loss' (the optimised objective).
+  With a ranker (`ranker_loss` set; B even) the loss is the mean per-example loss +
+  weight * ranking loss of the predicted losses against the detached per-example losses.
+  `ranker_grad_scale` (float32 scalar, 1. or 0.) scales the ranking term's gradient into
+  the backbone. `learning_rate` (float32 scalar) is this step's rate from the schedule;
+  None keeps the rate in the state. Metrics: 'loss' (the mean per-example loss, comparable
+  with and without a ranker), the task's train metrics ('accuracy'), and with a ranker
+  'ranking_loss' (unweighted) and 'total_loss' (the optimised objective).
   """
   augment_key, dropout_key = jax.random.split(jax.random.fold_in(key, state.step))
-  x = preprocessing.train_input(augment_key, images)
+  x, labels = task.train_inputs(augment_key, batch, preprocessing)
 
   def loss_fn(params):
     out, updates = state.apply_fn({"params": params, "batch_stats": state.batch_stats}, x,
                                   train=True, mutable=["batch_stats"],
                                   rngs={"dropout": dropout_key},
                                   ranker_grad_scale=ranker_grad_scale)
-    per_sample = cross_entropy(out.logits, labels)
-    ce = per_sample.mean()
-    aux = {"loss": ce}
-    loss = ce
+    per_example = task.per_example_loss(out.logits, labels)
+    mean_loss = per_example.mean()
+    aux = {"loss": mean_loss}
+    loss = mean_loss
     if ranker_loss is not None:
       rank = ranking_loss(ranker_loss.name, out.predicted_loss,
-                          jax.lax.stop_gradient(per_sample), margin=ranker_loss.margin)
-      loss = ce + ranker_loss.weight * rank
+                          jax.lax.stop_gradient(per_example), margin=ranker_loss.margin)
+      loss = mean_loss + ranker_loss.weight * rank
       aux.update(ranking_loss=rank, total_loss=loss)
     return loss, (aux, out.logits, updates["batch_stats"])
 
@@ -151,25 +128,24 @@ def train_step(state: LearnerState, images: jax.Array, labels: jax.Array, key: j
   if learning_rate is not None:
     state = state.replace(opt_state=set_learning_rate(state.opt_state, learning_rate))
   state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
-  metrics["accuracy"] = (jnp.argmax(logits, -1) == labels).mean()
+  metrics.update(task.train_metrics(logits, labels))
   return state, metrics
 
 
-def eval_step(state: LearnerState, images: jax.Array, labels: jax.Array, mask: jax.Array,
-              *, preprocessing: Preprocessing) -> Dict[str, jax.Array]:
-  """Sums over the valid rows (mask [B] bool) of a padded batch: correct, loss, count.
+def eval_step(state: LearnerState, batch: Dict[str, jax.Array], *, task: Task,
+              preprocessing: Preprocessing) -> Dict[str, jax.Array]:
+  """The task's metric sums over the valid rows of a padded eval batch ({'image',
+  'label', 'valid' bool [B]}).
 
   With a ranker also the per-row 'sample_loss' and 'predicted_loss' [B] (padded rows
   included; the caller drops them with the mask).
   """
   out = state.apply_fn({"params": state.params, "batch_stats": state.batch_stats},
-                       preprocessing.eval_input(images), train=False)
-  correct = (jnp.argmax(out.logits, -1) == labels) & mask
-  per_sample = cross_entropy(out.logits, labels)
-  loss = jnp.where(mask, per_sample, 0.0)
-  result = {"correct": correct.sum(), "loss_sum": loss.sum(), "count": mask.sum()}
+                       preprocessing.eval_input(batch["image"]), train=False)
+  result = task.metric_sums(out.logits, batch["label"], batch["valid"])
   if out.predicted_loss is not None:
-    result.update(sample_loss=per_sample, predicted_loss=out.predicted_loss)
+    result.update(sample_loss=task.per_example_loss(out.logits, batch["label"]),
+                  predicted_loss=out.predicted_loss)
   return result
 
 
@@ -195,12 +171,17 @@ def predict(state: LearnerState, images: jax.Array, key: jax.Array, *,
 
 
 def predict_batch(state: LearnerState, images: jax.Array, extras: Dict[str, jax.Array],
-                  key: jax.Array, *, preprocessing: Preprocessing,
-                  mc_dropout: bool) -> Dict[str, jax.Array]:
+                  key: jax.Array, *, preprocessing: Preprocessing, mc_dropout: bool,
+                  outputs: Optional[Tuple[str, ...]] = None) -> Dict[str, jax.Array]:
   """`predict` with the `tavaal_jax.scoring.score_pool` batch-function signature (extras
-  unused)."""
+  unused), keeping only `outputs` (None: all). A segmentation learner's logits are
+  [B, H, W, K]: a scoring pass that needs only embeddings or predicted losses leaves them
+  on the device."""
   del extras
-  return predict(state, images, key, preprocessing=preprocessing, mc_dropout=mc_dropout)
+  result = predict(state, images, key, preprocessing=preprocessing, mc_dropout=mc_dropout)
+  if outputs is None:
+    return result
+  return {name: result[name] for name in outputs}
 
 
 @dataclasses.dataclass
@@ -217,9 +198,10 @@ class Learner:
 
   The model is `build_task_model(config, dataset.num_classes, with_ranker)`: a ranker is
   attached iff the strategies registry says the config uses one (`strategies.uses_ranker`;
-  see `has_ranker`). `predict_batch` / `predict_batch_mc` are
-  `score_pool` batch functions (state, images, extras, key) -> {name: [B, ...]}, created
-  once so that their compilations are reused across stages.
+  see `has_ranker`). `task` is the dataset's (tavaal_jax/tasks). `predict_batch` /
+  `predict_batch_mc` and `scoring_fn(...)` are `score_pool` batch functions
+  (state, images, extras, key) -> {name: [B, ...]}, created once so that their
+  compilations are reused across stages.
   """
 
   def __init__(self, dataset: Dataset, config: ml_collections.ConfigDict, mesh: Mesh):
@@ -227,6 +209,7 @@ class Learner:
     self.config = config
     self.mesh = mesh
     from tavaal_jax.strategies import uses_ranker   # the strategies build on this module
+    self.task = task_for(dataset)
     self.model = build_task_model(config, dataset.num_classes, uses_ranker(config))
     self.has_ranker = self.model.ranker is not None
     self.preprocessing = Preprocessing.from_config(dataset, config.dataset.augment)
@@ -249,14 +232,28 @@ class Learner:
     # element-wise ops and reductions: faster for forward + backward); evaluation is a forward
     # pass, faster without them (xla_cpu.py).
     self._train_step = jax.jit(
-        functools.partial(train_step, preprocessing=self.preprocessing,
+        functools.partial(train_step, task=self.task, preprocessing=self.preprocessing,
                           ranker_loss=self.ranker_loss), donate_argnums=(0,))
     self._eval_step = xla_cpu.jit_without_ynn(
-        functools.partial(eval_step, preprocessing=self.preprocessing))
-    self.predict_batch = functools.partial(predict_batch, preprocessing=self.preprocessing,
-                                           mc_dropout=False)
-    self.predict_batch_mc = functools.partial(predict_batch, preprocessing=self.preprocessing,
-                                              mc_dropout=True)
+        functools.partial(eval_step, task=self.task, preprocessing=self.preprocessing))
+    self._scoring_fns: Dict[Tuple, Callable] = {}
+    self.predict_batch = self.scoring_fn()
+    self.predict_batch_mc = self.scoring_fn(mc_dropout=True)
+
+  def scoring_fn(self, outputs: Optional[Tuple[str, ...]] = None,
+                 mc_dropout: bool = False) -> Callable:
+    """The `score_pool` batch function returning `outputs` of `predict` (None: all), with
+    dropout on for `mc_dropout`; the same object for the same arguments, so that a
+    scoring pass compiles once per run."""
+    key = (None if outputs is None else tuple(outputs), bool(mc_dropout))
+    if key not in self._scoring_fns:
+      self._scoring_fns[key] = functools.partial(
+          predict_batch, preprocessing=self.preprocessing, mc_dropout=key[1], outputs=key[0])
+    return self._scoring_fns[key]
+
+  def batch(self, images: np.ndarray, labels: np.ndarray) -> Dict[str, np.ndarray]:
+    """A train batch dict of the task from what a source's `get` returns."""
+    return self.task.batch(images, labels)
 
   def ranker_grad_scale(self, epoch: int) -> np.float32:
     """1. while the ranker's gradient reaches the backbone (epoch < train.epoch_l, counting
@@ -296,9 +293,10 @@ class Learner:
       metrics = []
       for step in range(epoch * per_epoch, (epoch + 1) * per_epoch):
         positions = next(batches)[rows]
-        batch = parallel.shard_batch(self.mesh, (images[positions], labels[positions]),
-                                     train.batch_size)
-        state, step_metrics = self._train_step(state, *batch, step_key, scale,
+        batch = parallel.shard_batch(
+            self.mesh, self.task.batch(images[positions], labels[positions]),
+            train.batch_size)
+        state, step_metrics = self._train_step(state, batch, step_key, scale,
                                                learning_rates[step])
         metrics.append(step_metrics)
       metrics = parallel.to_host(metrics)  # one host sync per epoch
@@ -314,32 +312,44 @@ class Learner:
     logging.debug("%s: final training loss %.4f", description, epoch_loss[-1])
     return FitResult(state, epoch_loss, epoch_accuracy, epoch_ranking_loss)
 
-  def evaluate(self, state: LearnerState, source: ImageSource) -> Dict[str, float]:
-    """Accuracy and mean loss over every image of `source`, each counted exactly once.
+  def evaluate(self, state: LearnerState, source: ImageSource) -> Dict[str, Any]:
+    """The task's metrics over every image of `source`, each counted exactly once:
+    'loss', 'count' and e.g. 'accuracy' (classification) or 'miou', 'pixel_accuracy',
+    'per_class_iou' (segmentation).
 
     With a ranker also 'ranker_spearman': the Spearman rank correlation between predicted
-    and true per-sample losses over the whole split (nan with fewer than two images or a
+    and true per-example losses over the whole split (nan with fewer than two images or a
     constant prediction).
     """
-    totals = {"correct": 0, "loss_sum": 0.0, "count": 0}
+    totals: Dict[str, Any] = {}
     sample_loss, predicted_loss = [], []
     batch_size = self.eval_batch_size
     rows = parallel.local_rows(self.mesh, batch_size)
     for idx, mask in padded_batches(np.arange(len(source)), batch_size):
       images, labels = source.get(idx[rows])  # this process's rows only
-      batch = parallel.shard_batch(self.mesh, (images, labels, mask[rows]), batch_size)
-      sums = parallel.to_host(self._eval_step(state, *batch))
-      for name in totals:
-        totals[name] += sums[name].item()
+      batch = self.task.batch(images, labels)
+      batch["valid"] = mask[rows]
+      sums = parallel.to_host(self._eval_step(state, parallel.shard_batch(
+          self.mesh, batch, batch_size)))
       if self.has_ranker:
-        sample_loss.append(np.asarray(sums["sample_loss"])[mask])
-        predicted_loss.append(np.asarray(sums["predicted_loss"])[mask])
-    result = {"accuracy": totals["correct"] / totals["count"],
-              "loss": totals["loss_sum"] / totals["count"], "count": int(totals["count"])}
+        sample_loss.append(np.asarray(sums.pop("sample_loss"))[mask])
+        predicted_loss.append(np.asarray(sums.pop("predicted_loss"))[mask])
+      for name, value in sums.items():
+        totals[name] = totals.get(name, 0) + _host_sum(value)
+    result = self.task.finalize(totals)
     if self.has_ranker:
       result["ranker_spearman"] = spearman(np.concatenate(predicted_loss),
                                            np.concatenate(sample_loss))
     return result
+
+
+def _host_sum(value) -> Any:
+  """A batch's sum as a running total takes it: a Python number for a scalar (exact for
+  counts, float64 for losses), an int64 / float64 array for an array (a confusion matrix)."""
+  value = np.asarray(value)
+  if value.ndim == 0:
+    return value.item()
+  return value.astype(np.int64 if np.issubdtype(value.dtype, np.integer) else np.float64)
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:

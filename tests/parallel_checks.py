@@ -44,8 +44,8 @@ def compare_train_step() -> dict:
     mesh = parallel.make_mesh(devices)
     learner = Learner(dataset, config, mesh)
     state = learner.init(jax.random.key(0), num_labeled=64)
-    batch = parallel.shard_batch(mesh, (images, labels))
-    state, metrics = learner._train_step(state, *batch, jax.random.key(1), np.float32(1.0),
+    batch = parallel.shard_batch(mesh, learner.batch(images, labels))
+    state, metrics = learner._train_step(state, batch, jax.random.key(1), np.float32(1.0),
                                          np.float32(0.05))
     results[name] = jax.device_get((state.params, state.batch_stats, metrics))
   differences = jax.tree_util.tree_map(lambda a, b: float(np.max(np.abs(a - b))),

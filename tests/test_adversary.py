@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from configs import cifar10
-from tavaal_jax import (adversary, adversary_inputs, adversary_losses, adversary_steps,
-                        parallel)
+from tavaal_jax import (adversary, adversary_config, adversary_inputs, adversary_losses,
+                        adversary_models, adversary_scoring, adversary_steps, parallel)
 from tavaal_jax.data.base import ArraySource, Dataset
 from tavaal_jax.errors import ConfigError
 from tavaal_jax.learner import Preprocessing
@@ -148,10 +148,10 @@ def _tree_equal(a, b):
 
 def test_steps_change_only_their_own_model(mesh):
   config = _config()
-  vae, disc = adversary.build_models(config, channels=1, conditioned=True)
-  setup = adversary.StepSetup.from_config(config, vae, disc, Preprocessing((0.5,), (0.25,)))
+  vae, disc = adversary_models.build_models(config, channels=1, conditioned=True)
+  setup = adversary_steps.StepSetup.from_config(config, vae, disc, Preprocessing((0.5,), (0.25,)))
   tx = make_optimizer(config.vae.optimizer, 1, 1)
-  state = adversary.create_state(setup, tx, tx, jax.random.key(0), (16, 16, 1), mesh)
+  state = adversary_models.create_state(setup, tx, tx, jax.random.key(0), (16, 16, 1), mesh)
   rng = np.random.default_rng(0)
   x_l = rng.integers(0, 256, (8, 16, 16, 1), np.uint8)
   x_u = rng.integers(0, 256, (8, 16, 16, 1), np.uint8)
@@ -194,14 +194,14 @@ def test_tavaal_discriminator_separates_toy_pools(tavaal_run, mesh):
   assert history["iterations"] == 48 and len(history["vae_loss"]) == 12
   assert np.isfinite(history["vae_loss"]).all() and np.isfinite(history["disc_loss"]).all()
   assert history["disc_labeled_mean"] > history["disc_unlabeled_mean"] + 0.05
-  scores = adversary.discriminator_scores(result, dataset, None, np.arange(32), predicted,
-                                          config, mesh)
+  scores = adversary_scoring.discriminator_scores(result, dataset, None, np.arange(32), predicted,
+                                                  config, mesh)
   assert scores.shape == (32,) and ((scores > 0) & (scores < 1)).all()
   assert scores[:16].mean() > scores[16:].mean() + 0.05
   assert scores[:16].mean() == pytest.approx(history["disc_labeled_mean"], abs=1e-5)
   # Scoring the candidates alone normalises r against the training pool, as in training.
-  alone = adversary.discriminator_scores(result, dataset, None, np.arange(16, 32),
-                                         predicted[16:], config, mesh)
+  alone = adversary_scoring.discriminator_scores(result, dataset, None, np.arange(16, 32),
+                                                  predicted[16:], config, mesh)
   np.testing.assert_allclose(alone, scores[16:], rtol=1e-5, atol=1e-6)
   # The scores kept from training are those scores, and the diagnostics are their means.
   np.testing.assert_array_equal(result.unlabeled_scores, alone)
@@ -212,8 +212,8 @@ def test_tavaal_discriminator_separates_toy_pools(tavaal_run, mesh):
 def test_discriminator_scores_match_direct_eval_apply(tavaal_run, mesh):
   config, dataset, predicted, result = tavaal_run
   indices = np.array([3, 20, 7, 31, 16])
-  scores = adversary.discriminator_scores(result, dataset, None, indices, predicted[indices],
-                                          config, mesh)
+  scores = adversary_scoring.discriminator_scores(result, dataset, None, indices,
+                                                  predicted[indices], config, mesh)
   r = adversary_inputs.normalize_ranker_output(predicted, "rank")
   images, _ = dataset.train.get(indices)
   state = result.state
@@ -232,12 +232,13 @@ def test_vaal_mode_on_28x28(mesh):
                                      None, None, jax.random.key(0), np.random.default_rng(0),
                                      mesh)
   assert result.ranker is None and not result.vae.conditioned
-  scores = adversary.discriminator_scores(result, dataset, None, np.arange(24), None, config,
-                                          mesh)
+  scores = adversary_scoring.discriminator_scores(result, dataset, None, np.arange(24), None,
+                                                  config, mesh)
   assert scores.shape == (24,)
   assert scores[:12].mean() > scores[12:].mean() + 0.1
   with pytest.raises(ValueError, match="predicted losses"):
-    adversary.discriminator_scores(result, dataset, None, np.arange(3), np.zeros(3), config, mesh)
+    adversary_scoring.discriminator_scores(result, dataset, None, np.arange(3), np.zeros(3),
+                                           config, mesh)
 
 
 def test_wae_with_raw_ranker_to_discriminator(mesh):
@@ -290,17 +291,17 @@ def test_other_errors(mesh):
         {"params": jax.random.key(0)}, jnp.zeros((1, 12, 12, 1)))
   three_devices = types.SimpleNamespace(devices=np.zeros(3))
   with pytest.raises(ConfigError, match="vae.batch_size"):
-    adversary.check_config(config, (16, 16, 1), three_devices)
+    adversary_config.check_config(config, (16, 16, 1), three_devices)
   # The scoring batch (strategy.batch_size=8) is rounded where it is used, never an error.
   config.vae.batch_size = 6
-  adversary.check_config(config, (16, 16, 1), three_devices)
+  adversary_config.check_config(config, (16, 16, 1), three_devices)
   config.discriminator.hidden = (16, 0)
   with pytest.raises(ConfigError, match="discriminator.hidden"):
-    adversary.check_config(config)
+    adversary_config.check_config(config)
   config = _config()
   config.discriminator.optimizer.name = "no_such_optimizer"
   with pytest.raises(ConfigError, match="discriminator.optimizer"):
-    adversary.check_config(config)
+    adversary_config.check_config(config)
   with pytest.raises(ValueError, match="both"):
     adversary.train_adversary(_config(), _toy_dataset(16, 8), None, np.arange(8),
                               np.arange(8, 16), np.zeros(8), None, jax.random.key(0),
@@ -317,8 +318,8 @@ def test_adversary_steps_compile_once_across_stages(mesh):
         config, dataset, None, labeled, unlabeled, np.arange(n_labeled, dtype=np.float32),
         np.arange(16, dtype=np.float32), jax.random.key(n_labeled),
         np.random.default_rng(n_labeled), mesh)
-    setups.add(adversary.StepSetup.from_config(config, result.vae, result.discriminator,
+    setups.add(adversary_steps.StepSetup.from_config(config, result.vae, result.discriminator,
                                                result.preprocessing))
   assert len(setups) == 1
-  vae_fn, disc_fn = adversary.compiled_steps(setups.pop())
+  vae_fn, disc_fn = adversary_steps.compiled_steps(setups.pop())
   assert vae_fn._cache_size() == 1 and disc_fn._cache_size() == 1

@@ -49,8 +49,8 @@ def test_config_builds_and_trains_one_step(name, tmp_path):
   learner = Learner(dataset, config, mesh)
   state = learner.init(jax.random.key(0), num_labeled=4)
   before = jax.tree_util.tree_leaves(state.params)[0].copy()
-  state, metrics = learner._train_step(state, *parallel.shard_batch(mesh, (images, labels)),
-                                       jax.random.key(1))
+  state, metrics = learner._train_step(
+      state, parallel.shard_batch(mesh, learner.batch(images, labels)), jax.random.key(1))
   assert np.isfinite(float(metrics["loss"]))
   assert int(state.step) == 1
   assert not np.allclose(before, jax.tree_util.tree_leaves(state.params)[0])

@@ -152,7 +152,8 @@ def test_ranker_grad_scale_per_epoch(dataset):
 def test_train_step_after_epoch_l_leaves_the_backbone_to_the_ce(dataset):
   """With the scale at 0 the backbone moves exactly as with a zero-weight ranking term."""
   mesh = parallel.make_mesh()
-  images, labels = parallel.shard_batch(mesh, dataset.train.get(np.arange(8)))
+  images, labels = dataset.train.get(np.arange(8))
+  batch = parallel.shard_batch(mesh, {"image": images, "label": labels})
   weighted = Learner(dataset, ranker_config(), mesh)
   unweighted_config = ranker_config()
   unweighted_config.ranker.weight = 0.0
@@ -160,7 +161,7 @@ def test_train_step_after_epoch_l_leaves_the_backbone_to_the_ce(dataset):
 
   def backbone_after_step(learner, scale):
     state = learner.init(jax.random.key(0), num_labeled=8)
-    state, metrics = learner._train_step(state, images, labels, jax.random.key(1),
+    state, metrics = learner._train_step(state, batch, jax.random.key(1),
                                          np.float32(scale))
     assert np.isfinite(float(metrics["ranking_loss"]))
     return state.params["backbone"]

@@ -40,14 +40,23 @@ def _predict_mc(state, images, extras, key):
   return {"logits": jnp.where((b < 100)[:, None], confident, uncertain)}
 
 
+def _fake_learner(**fields):
+  """A learner whose scoring functions are the fakes above (every output, any request)."""
+  def scoring_fn(outputs=None, mc_dropout=False):
+    del outputs
+    return _predict_mc if mc_dropout else _predict
+  return types.SimpleNamespace(scoring_fn=scoring_fn, predict_batch=_predict,
+                               predict_batch_mc=_predict_mc, mesh=parallel.make_mesh(),
+                               **fields)
+
+
 def _context(values, candidates, labeled, budget, name="random", **strategy_fields):
   config = digits.get_config()
   config.strategy.name = name
   config.strategy.batch_size = 4
   for field, value in strategy_fields.items():
     config.strategy[field] = value
-  learner = types.SimpleNamespace(predict_batch=_predict, predict_batch_mc=_predict_mc,
-                                  mesh=parallel.make_mesh())
+  learner = _fake_learner()
   return SelectionContext(
       config=config, dataset=_brightness_dataset(values), labeled_idx=np.asarray(labeled),
       candidate_idx=np.asarray(candidates), budget=budget, rng=np.random.default_rng(0),
@@ -176,8 +185,7 @@ def test_adversarial_selection_reads_each_image_once(name):
   config.vae.width, config.vae.latent_dim, config.vae.epochs = 4, 4, 1
   config.vae.batch_size = 8
   config.discriminator.hidden = (8,)
-  learner = types.SimpleNamespace(predict_batch=_predict, mesh=parallel.make_mesh(),
-                                  preprocessing=Preprocessing((0.5,), (0.25,)))
+  learner = _fake_learner(preprocessing=Preprocessing((0.5,), (0.25,)))
   labeled, candidates = np.arange(0, 40, 4), np.setdiff1d(np.arange(40), np.arange(0, 40, 4))
   context = SelectionContext(
       config=config, dataset=dataset, labeled_idx=labeled, candidate_idx=candidates,

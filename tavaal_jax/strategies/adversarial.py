@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from tavaal_jax import adversary
+from tavaal_jax import adversary, adversary_config
 from tavaal_jax.data.base import ArraySource, ImageSource
 from tavaal_jax.scoring import score_pool
 from tavaal_jax.strategies import STRATEGIES
@@ -19,7 +19,7 @@ from tavaal_jax.strategies.base import Selection, SelectionContext, ranked
 def _predicted_loss(context: SelectionContext, source: ImageSource) -> np.ndarray:
   """The ranker's predicted loss [n] for every image of `source` (n images)."""
   learner = context.learner
-  return score_pool(learner.predict_batch, context.learner_state, source,
+  return score_pool(learner.scoring_fn(("predicted_loss",)), context.learner_state, source,
                     np.arange(len(source)), batch_size=context.config.strategy.batch_size,
                     mesh=learner.mesh, field="strategy.batch_size")["predicted_loss"]
 
@@ -31,7 +31,7 @@ def select_adversarial(context: SelectionContext, use_ranker: bool) -> Selection
   and D's scores of S (computed once, at the end of training) all use those images.
   """
   config, learner = context.config, context.learner
-  adversary.check_config(config, context.dataset.image_shape, learner.mesh)
+  adversary_config.check_config(config, context.dataset.image_shape, learner.mesh)
   images_l, _ = context.dataset.train.get(context.labeled_idx)
   images_s, _ = context.dataset.train.get(context.candidate_idx)
   loss_labeled: Optional[np.ndarray] = None
@@ -43,7 +43,7 @@ def select_adversarial(context: SelectionContext, use_ranker: bool) -> Selection
       config, learner.preprocessing, images_l, images_s, loss_labeled, loss_candidates,
       context.key, context.rng, learner.mesh)
   # D in eval mode after training, on S with the r it was trained with: exactly what
-  # `adversary.discriminator_scores(result, ..., context.candidate_idx, ...)` returns.
+  # `adversary_scoring.discriminator_scores(result, ..., context.candidate_idx, ...)` returns.
   scores = result.unlabeled_scores
   # VAE / D losses per pass, D's mean score on the labeled set and on the candidates.
   context.diagnostics.update(result.history)

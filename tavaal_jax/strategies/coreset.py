@@ -80,7 +80,8 @@ def select_coreset(context: SelectionContext) -> Selection:
   """[budget] candidates by k-center greedy on the pooled embeddings, labeled as centers;
   each pick's score is its Euclidean distance to the nearest center when it was picked."""
   learner, state = context.learner, context.learner_state
-  score = functools.partial(score_pool, learner.predict_batch, state, context.dataset.train,
+  score = functools.partial(score_pool, learner.scoring_fn(("embedding",)), state,
+                            context.dataset.train,
                             batch_size=context.config.strategy.batch_size, mesh=learner.mesh,
                             field="strategy.batch_size")
   candidates = score(context.candidate_idx)["embedding"]

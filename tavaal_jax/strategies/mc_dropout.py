@@ -13,21 +13,27 @@ from tavaal_jax.errors import ConfigError
 from tavaal_jax.scoring import score_pool
 from tavaal_jax.strategies import STRATEGIES
 from tavaal_jax.strategies.base import Selection, SelectionContext, ranked
+from tavaal_jax.tasks import per_image_mean
 
 MC_SCORES = ("entropy", "bald", "variation_ratio")
 
 
 def uncertainty_scores(probs: jax.Array) -> dict:
-  """probs [T, B, K] softmax outputs of T passes -> {score name: [B]}."""
+  """probs [T, B, ..., K] softmax outputs of T passes -> {score name: [B]}.
+
+  With per-pixel outputs ([T, B, H, W, K], segmentation) each score is computed per pixel
+  and averaged over the image (`tasks.per_image_mean`): the mean pixel entropy, BALD,
+  variation ratio."""
   eps = 1e-12
   mean = probs.mean(0)
   entropy = -(mean * jnp.log(mean + eps)).sum(-1)
   expected_entropy = -(probs * jnp.log(probs + eps)).sum(-1).mean(0)
   num_classes = probs.shape[-1]
-  votes = jax.nn.one_hot(probs.argmax(-1), num_classes).sum(0)   # [B, K]
+  votes = jax.nn.one_hot(probs.argmax(-1), num_classes).sum(0)   # [B, ..., K]
   variation_ratio = 1.0 - votes.max(-1) / probs.shape[0]
-  return {"entropy": entropy, "bald": entropy - expected_entropy,
-          "variation_ratio": variation_ratio}
+  return {"entropy": per_image_mean(entropy),
+          "bald": per_image_mean(entropy - expected_entropy),
+          "variation_ratio": per_image_mean(variation_ratio)}
 
 
 def _mc_batch(state, images, extras, key, *, predict_mc, passes: int):
@@ -58,7 +64,8 @@ def check_mc_dropout_config(config) -> None:
 def select_mc_dropout(context: SelectionContext) -> Selection:
   """[budget] candidates with the highest MC-dropout uncertainty."""
   config, learner = context.config, context.learner
-  batch_fn = mc_batch_fn(learner.predict_batch_mc, int(config.strategy.mc_passes))
+  batch_fn = mc_batch_fn(learner.scoring_fn(("logits",), mc_dropout=True),
+                        int(config.strategy.mc_passes))
   scores = score_pool(batch_fn, context.learner_state, context.dataset.train,
                       context.candidate_idx, batch_size=config.strategy.batch_size,
                       mesh=learner.mesh, key=context.key,

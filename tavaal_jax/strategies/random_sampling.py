@@ -1,7 +1,5 @@
 """`random`: uniform sampling without replacement from the candidate subset."""
 
-import numpy as np
-
 from tavaal_jax.strategies import STRATEGIES
 from tavaal_jax.strategies.base import Selection, SelectionContext
 
