@@ -21,6 +21,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.data_dir = ""          # TFDS data_dir; '' = TFDS's default (~/tensorflow_datasets)
   config.dataset.path = ""              # npz file or image folder, for the 'npz' and 'folder' sources
   config.dataset.image_size = 0         # 0 = native size; else resize + center-crop to a square
+  # Segmentation sources: (H, W) every image (bilinear) and mask (nearest) is resized to;
+  # () or (0, 0) = the native size. On the command line: --config.dataset.image_hw=512,1024
+  config.dataset.image_hw = ()
   config.dataset.imbalance_ratio = 1    # for 'cifar10_imbalanced': 10 or 100
   config.dataset.num_classes = 0        # 0 = infer from the data
   config.dataset.augment = ml_collections.ConfigDict()

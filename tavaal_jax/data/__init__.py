@@ -1,10 +1,13 @@
 """Datasets: `load_dataset(config.dataset)` looks up `config.dataset.name` and builds it.
 
 Registered names: the TFDS datasets (cifar10, cifar100, svhn_cropped, fashion_mnist,
-caltech101), cifar10_imbalanced, digits (embedded, offline), npz and folder (the user's data).
+caltech101), cifar10_imbalanced, digits (embedded, offline), npz and folder (the user's data);
+segmentation (task 'segmentation', masks instead of labels): cityscapes, digits_segmentation
+(embedded, offline) and segmentation_folder (the user's data).
 """
 
-from tavaal_jax.data.base import ArraySource, Dataset, ImageSource, SubsetSource
+from tavaal_jax.data.base import (
+    IGNORE_LABEL, ArraySource, Dataset, ImageSource, MaskArraySource, SubsetSource)
 from tavaal_jax.errors import ConfigError
 from tavaal_jax.registry import Registry
 
@@ -24,6 +27,8 @@ def load_dataset(dataset_config) -> Dataset:
 
 # Imported after DATASETS exists: each module registers its builders on import.
 from tavaal_jax.data import (  # noqa: E402,F401
-    digits, folder_source, imbalance, npz_source, tfds_source)
+    cityscapes, digits, digits_segmentation, folder_source, imbalance, npz_source,
+    segmentation_folder, tfds_source)
 
-__all__ = ["ArraySource", "DATASETS", "Dataset", "ImageSource", "SubsetSource", "load_dataset"]
+__all__ = ["ArraySource", "DATASETS", "Dataset", "IGNORE_LABEL", "ImageSource", "MaskArraySource",
+           "SubsetSource", "load_dataset"]

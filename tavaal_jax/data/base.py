@@ -109,3 +109,35 @@ class SubsetSource:
 
   def names(self, indices):
     return self._base.names(self._keep[np.asarray(indices, np.int64)])
+
+
+class MaskArraySource:
+  """A segmentation `ImageSource` over in-memory arrays.
+
+  images: uint8 [n, H, W, C]; masks: uint8 [n, H, W] of class ids or IGNORE_LABEL;
+  names: identifiers [n]. `labels()` is None: there is no one label per image.
+  """
+
+  def __init__(self, images: np.ndarray, masks: np.ndarray, names: Sequence[str]):
+    if images.ndim != 4 or masks.shape != images.shape[:3]:
+      raise ValueError(f"images must be [n, H, W, C] and masks [n, H, W], got shapes "
+                       f"{images.shape} and {masks.shape}")
+    if len(names) != len(images):
+      raise ValueError(f"{len(images)} images but {len(names)} names")
+    self._images = np.asarray(images, np.uint8)
+    self._masks = np.asarray(masks, np.uint8)
+    self._names = list(names)
+    self.image_shape = tuple(int(s) for s in images.shape[1:])
+
+  def __len__(self) -> int:
+    return len(self._images)
+
+  def get(self, indices):
+    indices = np.asarray(indices, np.int64)
+    return self._images[indices], self._masks[indices]
+
+  def labels(self):
+    return None
+
+  def names(self, indices):
+    return [str(self._names[i]) for i in np.asarray(indices, np.int64)]

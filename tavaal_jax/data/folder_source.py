@@ -23,10 +23,10 @@ from tavaal_jax.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # Pillow modes that carry one intensity channel.
-_GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 # The mean/std of a folder is estimated from at most this many evenly spaced train images,
 # so that opening a large folder stays cheap.
-_STATS_SAMPLE = 1000
+STATS_SAMPLE = 1000
 
 _LAYOUT = ("expected layout: PATH/train/<class>/<images> and PATH/test/<class>/<images> "
            f"(image files {', '.join(IMAGE_EXTENSIONS)}; classes are the sub-folders of train/)")
@@ -104,7 +104,7 @@ def _list_split(root: str, split: str, classes: Sequence[str] = None):
   return files, labels, list(classes)
 
 
-def _headers(files: Sequence[str]):
+def read_headers(files: Sequence[str]):
   """(size (W, H), mode) of every file, from the headers only (Pillow opens lazily)."""
   out = []
   for path in files:
@@ -128,10 +128,10 @@ def build_folder(dataset_config) -> Dataset:
   train_files, train_labels, classes = _list_split(root, "train")
   test_files, test_labels, _ = _list_split(root, "test", classes)
 
-  train_headers = _headers(train_files)
-  test_headers = _headers(test_files)
+  train_headers = read_headers(train_files)
+  test_headers = read_headers(test_files)
   # Grayscale only when every train image is; otherwise everything becomes RGB.
-  mode = "L" if all(m in _GRAY_MODES for _, m in train_headers) else "RGB"
+  mode = "L" if all(m in GRAY_MODES for _, m in train_headers) else "RGB"
   sizes = {}
   for path, (wh, _) in zip(train_files + test_files, train_headers + test_headers):
     sizes.setdefault(wh, path)
@@ -145,7 +145,7 @@ def build_folder(dataset_config) -> Dataset:
   w, h = next(iter(sizes))
   train = FolderSource(train_files, train_labels, root, mode, size, (h, w))
   test = FolderSource(test_files, test_labels, root, mode, size, (h, w))
-  sample = np.unique(np.linspace(0, len(train) - 1, min(len(train), _STATS_SAMPLE)).astype(int))
+  sample = np.unique(np.linspace(0, len(train) - 1, min(len(train), STATS_SAMPLE)).astype(int))
   mean, std = channel_mean_std(
       train.get(sample[i:i + 64])[0] for i in range(0, len(sample), 64))
   return Dataset(name="folder", train=train, test=test, num_classes=len(classes),

@@ -1,11 +1,12 @@
-"""Host-side image helpers the data sources share: resizing and channel statistics."""
+"""Host-side image helpers the data sources share: resizing (images, and segmentation masks
+to a fixed (H, W)) and channel statistics."""
 
-from typing import Iterable, Iterator, Tuple
+from typing import Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 import PIL.Image
 
-from tavaal_jax.errors import DataError
+from tavaal_jax.errors import ConfigError, DataError
 
 
 def resize_center_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -52,3 +53,40 @@ def channel_mean_std(batches: Iterable[np.ndarray]) -> Tuple[np.ndarray, np.ndar
   mean = total.astype(np.float64) / count / 255.0
   var = total_sq.astype(np.float64) / count / 255.0 ** 2 - mean * mean
   return mean.astype(np.float32), np.sqrt(np.maximum(var, 0.0)).astype(np.float32)
+
+
+def image_hw(dataset_config) -> Optional[Tuple[int, int]]:
+  """`dataset.image_hw` as (H, W), or None for the native size (`()` or (0, 0))."""
+  value = dataset_config.get("image_hw", ()) or ()
+  fix = "set --config.dataset.image_hw=H,W (positive integers), or '()' for the native size"
+  if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) not in (0, 2):
+    raise ConfigError(f"dataset.image_hw={value!r} is not a pair (H, W); {fix}")
+  if len(value) == 0:
+    return None
+  if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in value):
+    raise ConfigError(f"dataset.image_hw={tuple(value)!r} must hold integers; {fix}")
+  h, w = int(value[0]), int(value[1])
+  if (h, w) == (0, 0):
+    return None
+  if h <= 0 or w <= 0:
+    raise ConfigError(f"dataset.image_hw={(h, w)!r} must be positive (or (0, 0)); {fix}")
+  return h, w
+
+
+def resize_image(image: np.ndarray, hw: Tuple[int, int]) -> np.ndarray:
+  """uint8 [H, W, C] (C in {1, 3}) -> uint8 [h, w, C], bilinear (Pillow's, antialiased when
+  shrinking); the aspect ratio follows `hw` (h, w), nothing is cropped."""
+  if image.shape[:2] == tuple(hw):
+    return image
+  c = image.shape[-1]
+  pil = PIL.Image.fromarray(image[..., 0] if c == 1 else image)
+  out = np.asarray(pil.resize((hw[1], hw[0]), PIL.Image.BILINEAR), np.uint8)
+  return out[..., None] if c == 1 else out
+
+
+def resize_mask(mask: np.ndarray, hw: Tuple[int, int]) -> np.ndarray:
+  """uint8 [H, W] class ids -> uint8 [h, w], nearest neighbour (no id is ever blended)."""
+  if mask.shape == tuple(hw):
+    return mask
+  return np.asarray(PIL.Image.fromarray(mask).resize((hw[1], hw[0]), PIL.Image.NEAREST),
+                    np.uint8)

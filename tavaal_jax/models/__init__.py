@@ -23,6 +23,7 @@ from tavaal_jax.registry import Registry
 MODELS = Registry("model", "model.name")
 
 # Imported after MODELS exists: each module registers its builders on import.
+from tavaal_jax.models import drn  # noqa: E402,F401
 from tavaal_jax.models import resnet  # noqa: E402,F401
 from tavaal_jax.models import vgg  # noqa: E402,F401
 

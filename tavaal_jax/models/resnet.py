@@ -29,12 +29,14 @@ def batch_norm(train: bool, dtype: Any, name: Optional[str] = None) -> nn.BatchN
 
 
 def conv(features: int, kernel: int, strides: int, dtype: Any,
-         name: Optional[str] = None) -> nn.Conv:
-  """A bias-free (BatchNorm follows) k x k conv with PyTorch padding k // 2."""
-  pad = kernel // 2
+         name: Optional[str] = None, dilation: int = 1) -> nn.Conv:
+  """A bias-free (BatchNorm follows) k x k conv with PyTorch padding dilation * (k // 2),
+  which keeps the size at stride 1 for any dilation."""
+  pad = dilation * (kernel // 2)
   return nn.Conv(features, (kernel, kernel), strides=(strides, strides),
-                 padding=((pad, pad), (pad, pad)), use_bias=False, dtype=dtype,
-                 param_dtype=jnp.float32, kernel_init=conv_kernel_init, name=name)
+                 padding=((pad, pad), (pad, pad)), kernel_dilation=(dilation, dilation),
+                 use_bias=False, dtype=dtype, param_dtype=jnp.float32,
+                 kernel_init=conv_kernel_init, name=name)
 
 
 class PooledClassifier(nn.Module):
