@@ -50,6 +50,10 @@ def test_image_hw_field():
   for bad in ((16,), (16, -2), (0, 8), (1.5, 2), "16,32"):
     with pytest.raises(ConfigError, match=r"dataset.image_hw.*--config.dataset.image_hw=H,W"):
       image_hw(_config(image_hw=bad))
+  with pytest.raises(ConfigError, match=r"dataset.image_size=64 does not apply to "
+                     r"'cityscapes'; set --config.dataset.image_size=0 and "
+                     r"--config.dataset.image_hw=H,W"):
+    image_hw(_config(name="cityscapes", image_size=64, image_hw=(16, 32)))
 
 
 # --------------------------------------------------------------------------------- cityscapes

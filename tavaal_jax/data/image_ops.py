@@ -56,9 +56,17 @@ def channel_mean_std(batches: Iterable[np.ndarray]) -> Tuple[np.ndarray, np.ndar
 
 
 def image_hw(dataset_config) -> Optional[Tuple[int, int]]:
-  """`dataset.image_hw` as (H, W), or None for the native size (`()` or (0, 0))."""
+  """`dataset.image_hw` as (H, W), or None for the native size (`()` or (0, 0)).
+
+  For the segmentation sources that read files: `dataset.image_size` (the classification
+  sources' square resize and crop, which would cut masks) must then be 0.
+  """
   value = dataset_config.get("image_hw", ()) or ()
   fix = "set --config.dataset.image_hw=H,W (positive integers), or '()' for the native size"
+  if int(dataset_config.get("image_size", 0) or 0) > 0:
+    raise ConfigError(f"dataset.image_size={dataset_config.image_size} does not apply to "
+                      f"{dataset_config.get('name', 'this dataset')!r}; set "
+                      f"--config.dataset.image_size=0 and {fix[4:]}")
   if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) not in (0, 2):
     raise ConfigError(f"dataset.image_hw={value!r} is not a pair (H, W); {fix}")
   if len(value) == 0:
