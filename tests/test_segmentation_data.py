@@ -271,7 +271,7 @@ def test_digits_segmentation_defaults(digits_canvases):
   ds = digits_canvases
   assert ds.task == "segmentation" and ds.num_classes == 11
   assert ds.class_names == ["background"] + [str(d) for d in range(10)]
-  assert ds.image_shape == (32, 32, 1) and len(ds.train) == 800 and len(ds.test) == 200
+  assert ds.image_shape == (48, 48, 1) and len(ds.train) == 800 and len(ds.test) == 200
   assert ds.train.labels() is None
   _, masks = ds.train.get(np.arange(800))
   assert set(np.unique(masks).tolist()) == set(range(11))  # background and every digit
@@ -317,9 +317,9 @@ def test_compose_canvases_places_each_digit_in_its_own_cell():
 
 def test_digits_segmentation_bad_sizes():
   with pytest.raises(ConfigError, match=r"dataset.digits_per_image=5 .* \(at most 4\)"):
-    load_dataset(_config(name="digits_segmentation", digits_per_image=5, digit_size=16))
-  with pytest.raises(ConfigError, match="dataset.digit_size=40"):
-    load_dataset(_config(name="digits_segmentation", digit_size=40))
+    load_dataset(_config(name="digits_segmentation", digits_per_image=5))
+  with pytest.raises(ConfigError, match="dataset.digit_size=60 is larger than the canvas"):
+    load_dataset(_config(name="digits_segmentation", digit_size=60))
   with pytest.raises(ConfigError, match="dataset.train_size"):
     load_dataset(_config(name="digits_segmentation", train_size=-1))
 

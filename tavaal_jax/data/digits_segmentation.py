@@ -11,8 +11,14 @@ Train canvases are built only from the digits of the fixed digits train split
 (`digits.digits_split`), test canvases only from its test split, with a FIXED generation
 seed, so the data are the same in every run, trial and experiment seed.
 
-Fields of `config.dataset` (0 or absent = the default): image_size (canvas side, 32),
-digit_size (12), digits_per_image (3), train_size (800 canvases), test_size (200).
+Fields of `config.dataset` (0 or absent = the default): image_size (canvas side, 48),
+digit_size (24), digits_per_image (3), train_size (800 canvases), test_size (200).
+At the defaults the digits fill three of the canvas' four 24-px cells (no room for an
+offset). The sizes are set by what a stride-8 network can resolve. Trained 20 epochs (Adam
+1e-3, batch 16) on 100 and on 400 canvases: with 12-px digits on 32-px canvases a width-8
+DRN-D-22 reached test mIoU 0.08 and 0.09 (it predicts background: strokes are thinner than
+its 8-px output cells); with 24 px on 48 a width-4 one reached 0.14 and 0.47, at about
+75 ms a step on 2 shared CPU cores.
 """
 
 from typing import Tuple
@@ -25,7 +31,7 @@ from tavaal_jax.data.digits import digits_arrays, digits_split
 from tavaal_jax.data.image_ops import array_batches, channel_mean_std
 from tavaal_jax.errors import ConfigError
 
-DEFAULTS = {"image_size": 32, "digit_size": 12, "digits_per_image": 3, "train_size": 800,
+DEFAULTS = {"image_size": 48, "digit_size": 24, "digits_per_image": 3, "train_size": 800,
             "test_size": 200}
 FOREGROUND_THRESHOLD = 128
 BACKGROUND = 0
