@@ -112,11 +112,16 @@ def check_strategy_config(config: ml_collections.ConfigDict) -> None:
 
 def check_dataset_fit(config: ml_collections.ConfigDict, dataset) -> None:
   """What can only be checked once the data is known: the pool size, the VAE's input size."""
+  check_pool_size(config, len(dataset.train))
+  check_image_fit(config, dataset.image_shape)
+
+
+def check_image_fit(config: ml_collections.ConfigDict, image_shape) -> None:
+  """What the images' shape [H, W, C] must fit: the VAE's input size (vaal, tavaal)."""
   from tavaal_jax import adversary_config
   from tavaal_jax.strategies import uses_adversary
-  check_pool_size(config, len(dataset.train))
   if uses_adversary(config):
-    adversary_config.check_config(config, image_shape=dataset.image_shape)
+    adversary_config.check_config(config, image_shape=image_shape)
 
 
 def check_pool_size(config: ml_collections.ConfigDict, train_size: int) -> None:

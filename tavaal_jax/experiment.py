@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import auto as tqdm
 
 from tavaal_jax import checkpoint, config_checks, metrics_writer, parallel, run_files
-from tavaal_jax.data import load_dataset
+from tavaal_jax.data import DATASETS, load_dataset
 from tavaal_jax.errors import ConfigError
 from tavaal_jax.learner import Learner
 from tavaal_jax.metrics_writer import MetricWriter
@@ -78,6 +78,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, force: bool = False,
   hooks: called as hook(point, checkpoint step) at each of HOOK_POINTS.
   """
   config_checks.check_config(config)
+  if DATASETS.trait(config.dataset.name, "partially_labeled"):
+    raise ConfigError(f"dataset.name={config.dataset.name!r} holds images without labels, "
+                      "and the simulation reveals every image's label; run query rounds on "
+                      "it instead: python -m tavaal_jax.query")
   with_independent = config.al.get("independent", False)
   if not isinstance(with_independent, bool):
     raise ConfigError(f"al.independent={with_independent!r} must be True or False")

@@ -3,11 +3,11 @@
   XLA_FLAGS=--xla_force_host_platform_device_count=8 python -m tests.config_device_checks
 
 For each config: the config check passes as shipped, its data builds (TFDS datasets from
-`tfds.testing.mock_data`, the `folder` source from a generated image folder, digits from
-the embedded data), and with only widths, epochs, the image size and the pools shrunk (no
-batch size is touched) it runs one learner train step, an evaluation, one scoring pass,
-one VAE step and one D step (with D's scoring of both pools), and its own strategy's
-selection. Configs that place the same things on the devices (same image shape, model,
+`tfds.testing.mock_data`, the `folder` source from a generated image folder, `image_pool`
+from that folder with labels files, digits from the embedded data), and with only widths,
+epochs, the image size and the pools shrunk (no batch size is touched) it runs one learner
+train step, an evaluation, one scoring pass, one VAE step and one D step (with D's scoring
+of both pools), and its own strategy's selection. Configs that place the same things on the devices (same image shape, model,
 batch sizes, strategy, VAE and D) share one run, to keep the check near a minute: e.g.
 cifar10_large and cifar100 are cifar10 with other al.* sizes or 100 classes. Also checks
 that scoring batches that the devices do not divide give the per-sample outputs of one
@@ -55,6 +55,21 @@ def write_folder(root, image_size=(20, 24)):
       for i in range(4):
         pixels = np.random.default_rng(i).integers(0, 255, image_size + (3,), np.uint8)
         Image.fromarray(pixels).save(os.path.join(root, split, label, f"{i}.png"))
+
+
+def write_pool_labels(root) -> dict:
+  """Labels files for `write_folder`'s images as an `image_pool`: its train images labeled,
+  its test images the test labels. Returns the dataset fields to set."""
+  fields = {}
+  for split, field in (("train", "labels"), ("test", "test_labels")):
+    path = os.path.join(root, f"{split}_labels.csv")
+    with open(path, "w") as f:
+      f.write("file,label\n")
+      for label in ("ant", "bee"):
+        for i in range(4):
+          f.write(f"{split}/{label}/{i}.png,{label}\n")
+    fields[field] = path
+  return fields
 
 
 def shrink(config):
@@ -176,8 +191,10 @@ def main(names=CONFIG_NAMES) -> dict:
       shipped = {field: config_checks.lookup(config, field) for field in BATCH_FIELDS}
       config_checks.check_config(config)  # as shipped, on these devices
       shrink(config)
-      if config.dataset.name == "folder":
+      if config.dataset.name in ("folder", "image_pool"):
         config.dataset.path = folder
+      if config.dataset.name == "image_pool":
+        config.dataset.update(write_pool_labels(folder))
       assert {f: config_checks.lookup(config, f) for f in BATCH_FIELDS} == shipped
       # Mock sources are read inside the mock.
       with tfds.testing.mock_data(num_examples=16, policy=tfds.testing.MockPolicy.USE_CODE):

@@ -19,12 +19,13 @@ _KILL_AT = flags.DEFINE_string("kill_at", None, "<point>@<checkpoint step> to SI
 
 
 class KillAt:
-  """A hook of experiment.run that SIGKILLs the process at (point, step)."""
+  """A hook (of experiment.run, or of the query rounds with their `points`) that SIGKILLs
+  the process at (point, step)."""
 
-  def __init__(self, spec: str):
+  def __init__(self, spec: str, points=experiment.HOOK_POINTS):
     point, step = spec.split("@")
-    if point not in experiment.HOOK_POINTS:
-      raise ValueError(f"--kill_at point {point!r} is not one of {experiment.HOOK_POINTS}")
+    if point not in points:
+      raise ValueError(f"--kill_at point {point!r} is not one of {points}")
     self.point, self.step = point, int(step)
 
   def __call__(self, point: str, step: int) -> None:
@@ -33,19 +34,20 @@ class KillAt:
       os.kill(os.getpid(), signal.SIGKILL)
 
 
-class _KillAtFlag:
+class KillAtFlag:
   """Reads --kill_at once the flags are parsed (app.run parses them before main runs)."""
 
-  def __init__(self):
+  def __init__(self, points=experiment.HOOK_POINTS):
     self._hook = None
+    self._points = points
 
   def __call__(self, point: str, step: int) -> None:
     if _KILL_AT.value is None:
       return
     if self._hook is None:
-      self._hook = KillAt(_KILL_AT.value)
+      self._hook = KillAt(_KILL_AT.value, self._points)
     self._hook(point, step)
 
 
 if __name__ == "__main__":
-  driver.run_cli(hooks=[_KillAtFlag()])
+  driver.run_cli(hooks=[KillAtFlag()])

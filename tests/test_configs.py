@@ -1,7 +1,7 @@
 """Every config in configs/ loads, builds its data and model, and runs one train step.
 
 TFDS datasets come from `tfds.testing.mock_data` (no download); the Caltech-256 config's
-`folder` source gets a tiny generated image folder.
+`folder` source gets a tiny generated image folder (with labels files for `image_pool`).
 """
 
 import importlib
@@ -19,7 +19,7 @@ from tavaal_jax import config_checks, parallel
 from tavaal_jax.data import load_dataset
 from tavaal_jax.learner import Learner
 from tests.conftest import tiny
-from tests.config_device_checks import CONFIG_NAMES, write_folder
+from tests.config_device_checks import CONFIG_NAMES, write_folder, write_pool_labels
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,9 +36,11 @@ def test_config_builds_and_trains_one_step(name, tmp_path):
   config_checks.check_config(config)
   tiny(config)
   config.train.batch_size = 4
-  if config.dataset.name == "folder":
+  if config.dataset.name in ("folder", "image_pool"):
     write_folder(str(tmp_path))
     config.dataset.path = str(tmp_path)
+  if config.dataset.name == "image_pool":
+    config.dataset.update(write_pool_labels(str(tmp_path)))
   if config.dataset.image_size == 224:
     config.dataset.image_size = 32  # the code path is the same; 224 only costs time here
   with tfds.testing.mock_data(num_examples=16, policy=tfds.testing.MockPolicy.USE_CODE):

@@ -3,7 +3,8 @@
 Registered names: the TFDS datasets (cifar10, cifar100, svhn_cropped, fashion_mnist,
 caltech101), cifar10_imbalanced, digits (embedded, offline), npz and folder (the user's data);
 segmentation (task 'segmentation', masks instead of labels): cityscapes, digits_segmentation
-(embedded, offline) and segmentation_folder (the user's data).
+(embedded, offline) and segmentation_folder (the user's data). For the query rounds only:
+image_pool (the user's images, partly labeled).
 """
 
 from tavaal_jax.data.base import (
@@ -27,8 +28,8 @@ def load_dataset(dataset_config) -> Dataset:
 
 # Imported after DATASETS exists: each module registers its builders on import.
 from tavaal_jax.data import (  # noqa: E402,F401
-    cityscapes, digits, digits_segmentation, folder_source, imbalance, npz_source,
-    segmentation_folder, tfds_source)
+    cityscapes, digits, digits_segmentation, folder_source, image_pool, imbalance,
+    npz_source, segmentation_folder, tfds_source)
 
 __all__ = ["ArraySource", "DATASETS", "Dataset", "IGNORE_LABEL", "ImageSource", "MaskArraySource",
            "SubsetSource", "load_dataset"]
