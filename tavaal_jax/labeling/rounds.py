@@ -6,7 +6,7 @@ same picks) and replaces its row; other labels make the next round. Rows of earl
 are never rewritten. A round's row is written after its folder (round_outputs.py), so a
 round killed before its row is written is simply done again.
 
-A row: round, strategy, seed, budget, labels_file, labels_digest, (test_labels_file,
+A row: round, strategy, seed, budget, labels_files, labels_digest, (test_labels_files,
 test_labels_digest), classes, num_labeled (images trained on), num_unlabeled,
 num_candidates, num_unreadable, score_name, picks (rank, file, score, predicted_label,
 confidence, as in to_label.csv), test_accuracy / test_loss / test_count with test labels,
