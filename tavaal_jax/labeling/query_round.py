@@ -62,7 +62,7 @@ def predictions(learner: Learner, state, dataset, indices: np.ndarray,
                 batch_size: int) -> Dict[str, np.ndarray]:
   """The trained learner's class and softmax confidence for the images `indices` [k]:
   {'class_id': int [k], 'confidence': float [k]}."""
-  logits = score_pool(learner.predict_batch, state, dataset.train, indices,
+  logits = score_pool(learner.scoring_fn(("logits",)), state, dataset.train, indices,
                       batch_size=batch_size, mesh=learner.mesh,
                       field="strategy.batch_size")["logits"].astype(np.float64)
   logits -= logits.max(-1, keepdims=True)
