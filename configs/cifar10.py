@@ -29,6 +29,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.augment = ml_collections.ConfigDict()
   config.dataset.augment.crop_padding = 4   # random crop with this much zero padding; 0 = off
   config.dataset.augment.flip = True        # random horizontal flip
+  config.dataset.augment.crop_hw = ()       # segmentation: (h, w) random training crop; () = off
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "resnet18"
@@ -80,6 +81,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.vae.adversary_weight = 1.0     # lambda
   config.vae.epochs = 100               # iterations = (labeled + subset) * epochs / batch_size
   config.vae.batch_size = 128
+  config.vae.image_size = 0             # 0: the learner's images; S: resized to S on the shorter side
   config.vae.steps_per_iteration = 1    # VAE steps per discriminator step (VAAL uses 2)
   config.vae.ranker_input = "rank"      # how r is normalised: 'rank' (paper) | 'sigmoid' (release)
   # How the k4 s2 layers run: 'auto' ('phases' on CPU, where XLA's transposed convs are slow;

@@ -39,6 +39,7 @@ from tavaal_jax.adversary_scoring import AdversaryResult, Scorer, score_images
 from tavaal_jax.adversary_steps import StepSetup, compiled_steps
 from tavaal_jax.data.base import ArraySource, Dataset
 from tavaal_jax.data.batching import steps_per_epoch, train_index_batches
+from tavaal_jax.data.image_ops import resize_shorter_side
 from tavaal_jax.optim import make_settable_lr_optimizer, schedule_values
 from tavaal_jax.preprocessing import Preprocessing
 
@@ -72,7 +73,7 @@ def train_adversary(config: ml_collections.ConfigDict, dataset: Dataset,
                     description: str = "adversary") -> AdversaryResult:
   """Trains a fresh VAE and D on the training images labeled_idx [n_l] / unlabeled_idx [n_u].
 
-  Reads each pool from dataset.train once, then `fit_adversary`. predicted_loss_*: raw
+  Reads each pool from dataset.train once (at vae.image_size), then `fit_adversary`. predicted_loss_*: raw
   ranker outputs aligned with the index arrays (TA-VAAL), or None for both (VAAL).
   preprocessing: the dataset's (eval normalisation is used); None builds it from the
   dataset. Iterations: ceil((n_l + n_u) * vae.epochs / vae.batch_size).
@@ -83,8 +84,9 @@ def train_adversary(config: ml_collections.ConfigDict, dataset: Dataset,
   _check_pools(len(labeled_idx), len(unlabeled_idx))
   if preprocessing is None:
     preprocessing = Preprocessing.from_config(dataset, config.dataset.augment)
-  images_l, _ = dataset.train.get(labeled_idx)
-  images_u, _ = dataset.train.get(unlabeled_idx)
+  size = int(config.vae.get("image_size", 0))
+  images_l = resize_shorter_side(dataset.train.get(labeled_idx)[0], size)
+  images_u = resize_shorter_side(dataset.train.get(unlabeled_idx)[0], size)
   return fit_adversary(config, preprocessing, images_l, images_u, predicted_loss_labeled,
                        predicted_loss_unlabeled, key, rng, mesh, description)
 

@@ -9,6 +9,7 @@ from jax.sharding import Mesh
 from tavaal_jax import parallel
 from tavaal_jax.adversary_inputs import check_ranker_input
 from tavaal_jax.adversary_losses import check_loss_config
+from tavaal_jax.data.image_ops import shorter_side_shape
 from tavaal_jax.errors import ConfigError
 from tavaal_jax.models.vae import check_vae_shape, resolve_conv_form
 from tavaal_jax.optim import make_optimizer
@@ -62,5 +63,16 @@ def check_config(config: ml_collections.ConfigDict, image_shape: Optional[Tuple[
     # Training batches shape the optimisation: a size the devices do not divide is an
     # error, not rounded (strategy.batch_size, for scoring, is rounded where it is used).
     parallel.check_batch_size(batch, mesh, "vae.batch_size")
+  image_size = vae.get("image_size", 0)
+  if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 0:
+    raise ConfigError(f"vae.image_size={image_size!r} must be 0 (the task learner's images) "
+                      "or a positive integer (the shorter side the VAE's images are resized to)")
   if image_shape is not None:
-    check_vae_shape(image_shape, latent)
+    check_vae_shape(vae_image_shape(config, image_shape), latent)
+
+
+def vae_image_shape(config: ml_collections.ConfigDict,
+                    image_shape: Tuple[int, ...]) -> Tuple[int, int, int]:
+  """The (H, W, C) the VAE sees for dataset images of `image_shape`: vae.image_size on the
+  shorter side (aspect kept), or the images as they are when it is 0."""
+  return shorter_side_shape(image_shape, int(config.vae.get("image_size", 0)))

@@ -63,8 +63,59 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if config.model.get("dtype", "float32") not in ("float32", "bfloat16"):
     raise ConfigError(f"model.dtype={config.model.dtype!r}; use 'float32' or 'bfloat16'")
   make_optimizer(config.optimizer, steps_per_epoch=1, epochs=config.train.epochs)
+  check_task_fit(config)
   check_strategy_config(config)
   check_batch_sizes(config, jax.device_count())
+
+
+# Settings that only a segmentation dataset uses (a classification one has no masks to
+# crop with its images, and is resized with dataset.image_size).
+SEGMENTATION_SETTINGS = ("dataset.image_hw", "dataset.augment.crop_hw")
+
+
+def dataset_task(config: ml_collections.ConfigDict) -> str:
+  """The task of config.dataset.name as its registration declares it ('classification'
+  unless it says task='segmentation')."""
+  from tavaal_jax.data import DATASETS
+  return DATASETS.trait(config.dataset.name, "task", "classification")
+
+
+def check_task_fit(config: ml_collections.ConfigDict) -> None:
+  """The model, the strategy and the settings fit the dataset's task (registry traits:
+  a model's task=..., a strategy's tasks=(...))."""
+  from tavaal_jax.models import MODELS
+  from tavaal_jax.strategies import STRATEGIES
+  task = dataset_task(config)
+  model_task = MODELS.trait(config.model.name, "task", "classification")
+  if model_task != task:
+    raise ConfigError(
+        f"model.name={config.model.name!r} is a {model_task} network but "
+        f"dataset.name={config.dataset.name!r} is a {task} dataset; use one of: "
+        f"{', '.join(MODELS.names_where('task', task, 'classification'))}")
+  tasks = STRATEGIES.trait(config.strategy.name, "tasks", None)
+  if tasks is not None and task not in tasks:
+    raise ConfigError(
+        f"strategy.name={config.strategy.name!r} works on {' and '.join(tasks)} only, but "
+        f"dataset.name={config.dataset.name!r} is a {task} dataset; choose another strategy")
+  if task != "segmentation":
+    for field in SEGMENTATION_SETTINGS:
+      value = _get(config, field)
+      if value not in (None, (), [], 0, (0, 0)):
+        raise ConfigError(
+            f"{field}={value!r} is a segmentation setting but dataset.name="
+            f"{config.dataset.name!r} is a {task} dataset; remove it (classification "
+            "images are sized by dataset.image_size and cropped by "
+            "dataset.augment.crop_padding)")
+
+
+def _get(config: ml_collections.ConfigDict, field: str):
+  """config['a.b'] or None when a part is missing (optional fields)."""
+  node = config
+  for part in field.split("."):
+    if not hasattr(node, "get") or part not in node:
+      return None
+    node = node[part]
+  return node
 
 
 def check_batch_sizes(config: ml_collections.ConfigDict, num_devices: int) -> None:

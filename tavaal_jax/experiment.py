@@ -139,11 +139,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, force: bool = False,
             "results": list(files.results), "picks": list(files.picks_rows)})
         _call_hooks(hooks, "checkpoint", step)
         write_stage_metrics(writer, config, step, row, out.epochs, out.steps_per_second)
-        logging.info("trial %d stage %d: %d labeled, test accuracy %.4f (train %.1fs, "
-                     "select %.1fs)", trial, stage, row["num_labeled"], row["test_accuracy"],
-                     row["train_seconds"], row["select_seconds"])
+        primary = learner.task.primary_metric
+        logging.info("trial %d stage %d: %d labeled, test %s %.4f (train %.1fs, "
+                     "select %.1fs)", trial, stage, row["num_labeled"], primary,
+                     row[f"test_{primary}"], row["train_seconds"], row["select_seconds"])
         progress.update(1)
-        progress.set_postfix(acc=f"{row['test_accuracy']:.3f}")
+        progress.set_postfix({primary: f"{row[f'test_{primary}']:.3f}"})
     progress.close()
     checkpoints.wait_until_finished()
     return files.results

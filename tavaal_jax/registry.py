@@ -32,6 +32,10 @@ class Registry(Generic[T]):
     self.get(name)
     return self._traits[name].get(trait, default)
 
+  def names_where(self, trait: str, value: Any, default: Any = False):
+    """The sorted names whose `trait` (default when undeclared) equals `value`."""
+    return sorted(n for n in self._entries if self._traits[n].get(trait, default) == value)
+
   def get(self, name: str) -> T:
     if name not in self._entries:
       raise ConfigError(

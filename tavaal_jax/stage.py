@@ -60,7 +60,8 @@ class StageResult:
 
   fit: the trained learner (its state) and its per-epoch curves.
   fit_seconds: training alone; train_seconds: training plus evaluation.
-  test: `learner.evaluate` on the test source ({'accuracy', 'loss', 'count', ...}); None
+  test: `learner.evaluate` on the test source (the task's metrics: {'loss', 'count',
+  'accuracy' or 'miou', ...}); None
   without one. candidate_idx: [n_candidates] the subset S scored (empty when nothing was
   picked). selection: the picks, or None. diagnostics: the strategy's figures, JSON-ready.
   select_seconds: the selection, `after_select` included.
@@ -157,7 +158,9 @@ def run_stage(config, dataset: Dataset, learner: Learner, select, labeled_idx: n
   fit, test = out.fit, out.test
   row = {
       "trial": trial, "stage": stage, "num_labeled": int(len(labeled_idx)),
-      "test_accuracy": float(test["accuracy"]), "test_loss": float(test["loss"]),
+      # test_accuracy, test_loss (classification); test_miou, test_loss,
+      # test_pixel_accuracy, test_per_class_iou (segmentation).
+      **learner.task.row_fields(test, "test_"),
       "train_loss": fit.epoch_loss[-1], "train_loss_per_epoch": fit.epoch_loss,
       "strategy": config.strategy.name, "dataset": config.dataset.name,
       "seed": config.seed, "num_candidates": len(out.candidate_idx),
@@ -180,9 +183,10 @@ def run_stage(config, dataset: Dataset, learner: Learner, select, labeled_idx: n
         host_rng(config.seed, trial, stage, HostStream.INDEPENDENT_ORDER),
         description=f"trial {trial} stage {stage} (independent)")
     independent_test = independent.evaluate(independent_fit.state, dataset.test)
-    row.update(independent_accuracy=float(independent_test["accuracy"]),
-               independent_test_loss=float(independent_test["loss"]),
-               independent_seconds=time.perf_counter() - start)
+    primary = independent.task.primary_metric
+    row.update({f"independent_{primary}": float(independent_test[primary]),
+                "independent_test_loss": float(independent_test["loss"]),
+                "independent_seconds": time.perf_counter() - start})
 
   steps = steps_per_epoch(len(labeled_idx), config.train.batch_size) * config.train.epochs
   epochs = {"loss": fit.epoch_loss, "accuracy": fit.epoch_accuracy}

@@ -10,8 +10,9 @@ from typing import Dict, List
 from tavaal_jax.metrics_writer import MetricWriter
 
 # Figures of a results row written per stage to the metric writer.
-STAGE_SCALARS = ("num_labeled", "test_accuracy", "test_loss", "train_loss", "ranking_loss",
-                 "ranker_spearman", "independent_accuracy", "disc_labeled_mean",
+STAGE_SCALARS = ("num_labeled", "test_accuracy", "test_miou", "test_pixel_accuracy",
+                 "test_loss", "train_loss", "ranking_loss", "ranker_spearman",
+                 "independent_accuracy", "independent_miou", "disc_labeled_mean",
                  "disc_unlabeled_mean", "train_seconds", "select_seconds")
 # Row fields holding one value per adversary pass.
 _ADVERSARY_CURVES = ("vae_loss", "disc_loss")

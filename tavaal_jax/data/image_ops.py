@@ -27,6 +27,29 @@ def resize_center_crop(image: np.ndarray, size: int) -> np.ndarray:
   return out[..., None] if c == 1 else out
 
 
+def shorter_side_shape(image_shape: Tuple[int, ...], size: int) -> Tuple[int, int, int]:
+  """(H, W, C) with the shorter side scaled to `size` and the aspect kept (0: unchanged)."""
+  h, w, c = (int(d) for d in image_shape)
+  if size == 0 or min(h, w) == size:
+    return h, w, c
+  scale = size / min(h, w)
+  return max(size, round(h * scale)), max(size, round(w * scale)), c
+
+
+def resize_shorter_side(images: np.ndarray, size: int) -> np.ndarray:
+  """uint8 [n, H, W, C] -> uint8 [n, h, w, C] of `shorter_side_shape` (bilinear; 0 or a
+  shorter side already `size`: the images as they are)."""
+  h, w, c = shorter_side_shape(images.shape[1:], size)
+  if (h, w) == images.shape[1:3]:
+    return images
+  out = np.empty((len(images), h, w, c), np.uint8)
+  for i, image in enumerate(images):
+    pil = PIL.Image.fromarray(image[..., 0] if c == 1 else image)
+    resized = np.asarray(pil.resize((w, h), PIL.Image.BILINEAR), np.uint8)
+    out[i] = resized[..., None] if c == 1 else resized
+  return out
+
+
 def array_batches(images, rows: int = 1024) -> Iterator[np.ndarray]:
   """Yields images[i:i + rows] for a uint8 [n, H, W, C] array (or memory map)."""
   for start in range(0, len(images), rows):

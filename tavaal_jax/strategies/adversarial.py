@@ -11,6 +11,7 @@ import numpy as np
 
 from tavaal_jax import adversary, adversary_config
 from tavaal_jax.data.base import ArraySource, ImageSource
+from tavaal_jax.data.image_ops import resize_shorter_side
 from tavaal_jax.scoring import score_pool
 from tavaal_jax.strategies import STRATEGIES
 from tavaal_jax.strategies.base import Selection, SelectionContext, ranked
@@ -34,13 +35,17 @@ def select_adversarial(context: SelectionContext, use_ranker: bool) -> Selection
   adversary_config.check_config(config, context.dataset.image_shape, learner.mesh)
   images_l, _ = context.dataset.train.get(context.labeled_idx)
   images_s, _ = context.dataset.train.get(context.candidate_idx)
+  # The ranker scores the learner's images; the VAE sees them at vae.image_size, so that a
+  # segmentation dataset's large images (Cityscapes) do not set the VAE's size.
+  vae_size = int(config.vae.get("image_size", 0))
   loss_labeled: Optional[np.ndarray] = None
   loss_candidates: Optional[np.ndarray] = None
   if use_ranker:
     loss_labeled = _predicted_loss(context, ArraySource(images_l, np.zeros(len(images_l))))
     loss_candidates = _predicted_loss(context, ArraySource(images_s, np.zeros(len(images_s))))
   result = adversary.fit_adversary(
-      config, learner.preprocessing, images_l, images_s, loss_labeled, loss_candidates,
+      config, learner.preprocessing, resize_shorter_side(images_l, vae_size),
+      resize_shorter_side(images_s, vae_size), loss_labeled, loss_candidates,
       context.key, context.rng, learner.mesh)
   # D in eval mode after training, on S with the r it was trained with: exactly what
   # `adversary_scoring.discriminator_scores(result, ..., context.candidate_idx, ...)` returns.
