@@ -26,13 +26,15 @@ def make_report(run_dirs: Sequence[str], out_dir: str, max_images: int = 16) -> 
   loaded = load_runs(run_dirs)
   os.makedirs(out_dir, exist_ok=True)
   grouped: Dict[str, List[Dict]] = runs.rows_by_label(loaded)
-  summaries = tables.write_tables(grouped, out_dir, run_dirs)
+  cache = picks.DatasetCache()
+  summaries = tables.write_tables(grouped, out_dir, run_dirs,
+                                  class_names=cache.class_names(loaded[0]))
   written = [os.path.join(out_dir, name) for name in ("summary.csv", "summary.md", "auc.csv")]
-  if tables.INDEPENDENT in summaries:
-    written.append(os.path.join(out_dir, "summary_independent.csv"))
+  for name in ("summary_independent.csv", "per_class_iou.csv"):
+    if os.path.exists(os.path.join(out_dir, name)):
+      written.append(os.path.join(out_dir, name))
   dataset = loaded[0].results[0].get("dataset") or loaded[0].config.get("dataset.name", "")
   written += plots.write_plots(grouped, summaries, out_dir, title=str(dataset))
-  cache = picks.DatasetCache()
   written += picks.write_pick_lists(loaded, out_dir, cache)
   written += picks.write_pick_grids(loaded, out_dir, cache, max_images)
   logging.info("report of %d run dirs (%s) in %s: %d files", len(loaded),

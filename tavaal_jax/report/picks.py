@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Sequence
 import ml_collections
 import numpy as np
 
+from tavaal_jax.data.base import IGNORE_LABEL
 from tavaal_jax.report import plots
 from tavaal_jax.report.runs import ReportError, Run, seed_of
 
@@ -60,13 +61,21 @@ class DatasetCache:
     return self._datasets[key]
 
   def labels(self, run: Run) -> Optional[np.ndarray]:
+    """Per-image labels of the training split; None when the dataset can't be opened or
+    has none (segmentation: a mask per image, no label)."""
     dataset = self.get(run)
     if dataset is None:
       return None
     key = json.dumps(run.dataset_config, sort_keys=True)
     if key not in self._labels:
-      self._labels[key] = np.asarray(dataset.train.labels())
+      labels = dataset.train.labels()
+      self._labels[key] = None if labels is None else np.asarray(labels)
     return self._labels[key]
+
+  def class_names(self, run: Run) -> Sequence[str]:
+    """The dataset's class names, () when it can't be opened or names none."""
+    dataset = self.get(run)
+    return tuple(getattr(dataset, "class_names", None) or ())
 
 
 def _sorted_picks(run: Run) -> List[Dict]:
@@ -152,9 +161,10 @@ def class_counts_text(labels: np.ndarray, class_names: Optional[Sequence[str]],
   return "\n".join(lines)
 
 
-def pick_grid(run: Run, trial: int, dataset, train_labels: np.ndarray, path: str,
+def pick_grid(run: Run, trial: int, dataset, train_labels: Optional[np.ndarray], path: str,
               max_images: int) -> str:
-  """Rows = stages of `trial`: up to max_images picked images and the class counts of all."""
+  """Rows = stages of `trial`: up to max_images picked images and the class counts of all
+  (segmentation, `train_labels` None: the class counts of their non-ignored pixels)."""
   picks = [p for p in _sorted_picks(run) if p["trial"] == trial]
   h, w = dataset.image_shape[:2]
   strip_aspect = h / (max_images * (w + 2))
@@ -163,7 +173,11 @@ def pick_grid(run: Run, trial: int, dataset, train_labels: np.ndarray, path: str
   for row, pick in enumerate(picks):
     indices = np.asarray(pick["indices"], np.int64)
     images, _ = dataset.train.get(indices[:max_images])
-    labels = train_labels[indices]
+    if train_labels is not None:
+      labels = train_labels[indices]
+    else:
+      masks = dataset.train.get(indices)[1]
+      labels = masks[masks != IGNORE_LABEL]
     strip = montage(images)
     ax = figure.add_subplot(grid[row, 0])
     if strip.shape[-1] == 1:

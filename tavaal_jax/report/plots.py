@@ -45,8 +45,8 @@ def _series(summary: List[Dict], label: str):
 
 
 def learning_curves(summary: List[Dict], colour: Dict[str, tuple], path: str,
-                    title: str) -> str:
-  """Mean test accuracy (%) against the number of labels, a +-1 std band per strategy."""
+                    title: str, metric: str = "test accuracy") -> str:
+  """Mean `metric` (%) against the number of labels, a +-1 std band per strategy."""
   figure = new_figure(7, 4.5)
   ax = figure.add_subplot()
   for label in colour:
@@ -56,7 +56,7 @@ def learning_curves(summary: List[Dict], colour: Dict[str, tuple], path: str,
     ax.plot(x, 100 * mean, marker="o", markersize=3, color=colour[label], label=label)
     ax.fill_between(x, 100 * (mean - std), 100 * (mean + std), color=colour[label],
                     alpha=0.2, linewidth=0)
-  return _save_over_labeled(figure, ax, path, "test accuracy (%)",
+  return _save_over_labeled(figure, ax, path, f"{metric} (%)",
                             title + "\nmean ± std (sample) over trials")
 
 
@@ -82,8 +82,8 @@ def random_label(labels: Sequence[str]) -> Optional[str]:
 
 
 def improvement_over_random(summary: List[Dict], colour: Dict[str, tuple], path: str,
-                            title: str) -> Optional[str]:
-  """Mean accuracy minus random's mean accuracy at each size both have (percentage points)."""
+                            title: str, metric: str = "accuracy") -> Optional[str]:
+  """Mean `metric` minus random's mean at each size both have (percentage points)."""
   baseline = random_label(list(colour))
   if baseline is None:
     logging.info("no random run among the runs: skipping the improvement-over-random plot")
@@ -102,8 +102,8 @@ def improvement_over_random(summary: List[Dict], colour: Dict[str, tuple], path:
       continue
     gain = [100 * (mean[i] - reference[x[i]]) for i in keep]
     ax.plot(x[keep], gain, marker="o", markersize=3, color=colour[label], label=label)
-  return _save_over_labeled(figure, ax, path, "accuracy − random's (percentage points)",
-                            title + "\nimprovement of the mean accuracy over random sampling")
+  return _save_over_labeled(figure, ax, path, f"{metric} − random's (percentage points)",
+                            title + f"\nimprovement of the mean {metric} over random sampling")
 
 
 def ranker_loss(grouped: Dict[str, List[Dict]], colour: Dict[str, tuple],
@@ -153,23 +153,31 @@ def ranker_loss(grouped: Dict[str, List[Dict]], colour: Dict[str, tuple],
   return save(figure, path)
 
 
+# How the plots name a primary metric.
+_METRIC_NAMES = {tables.ACCURACY: "accuracy", tables.MIOU: "mIoU"}
+
+
 def write_plots(grouped: Dict[str, List[Dict]], summaries: Dict[str, List[Dict]],
                 out_dir: str, title: str) -> List[str]:
   """learning_curves.png, improvement_over_random.png, ranker_loss.png (those that apply),
   and the same two curves for the independent learner when rows carry it."""
   colour = colours(list(grouped))
-  written = [learning_curves(summaries[tables.ACCURACY], colour,
-                             os.path.join(out_dir, "learning_curves.png"), title)]
-  written.append(improvement_over_random(summaries[tables.ACCURACY], colour,
+  metric = next(iter(summaries))    # the primary metric: test_accuracy or test_miou
+  name = _METRIC_NAMES[metric]
+  written = [learning_curves(summaries[metric], colour,
+                             os.path.join(out_dir, "learning_curves.png"), title,
+                             f"test {name}")]
+  written.append(improvement_over_random(summaries[metric], colour,
                                          os.path.join(out_dir, "improvement_over_random.png"),
-                                         title))
-  if tables.INDEPENDENT in summaries:
-    independent = summaries[tables.INDEPENDENT]
+                                         title, name))
+  independent_metric = tables.PRIMARY_METRICS[metric]
+  if independent_metric in summaries:
+    independent = summaries[independent_metric]
     written.append(learning_curves(independent, colour,
                                    os.path.join(out_dir, "learning_curves_independent.png"),
-                                   title + " — independent learner"))
+                                   title + " — independent learner", f"test {name}"))
     written.append(improvement_over_random(
         independent, colour, os.path.join(out_dir, "improvement_over_random_independent.png"),
-        title + " — independent learner"))
+        title + " — independent learner", name))
   written.append(ranker_loss(grouped, colour, os.path.join(out_dir, "ranker_loss.png")))
   return [p for p in written if p]

@@ -78,7 +78,9 @@ def read_run(path: str) -> Run:
     raise ReportError(f"{path} has no {outputs.RESULTS_FILE}; is it a run's --workdir?")
   results = _read_rows(results_path)
   for number, row in enumerate(results):
-    missing = [k for k in ("trial", "stage", "num_labeled", "test_accuracy") if k not in row]
+    missing = [k for k in ("trial", "stage", "num_labeled") if k not in row]
+    if "test_accuracy" not in row and "test_miou" not in row:
+      missing.append("test_accuracy (or test_miou)")
     if missing:
       raise ReportError(f"{results_path} row {number + 1} lacks {', '.join(missing)}")
   nested = {}

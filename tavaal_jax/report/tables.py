@@ -1,4 +1,7 @@
-"""Mean +- std of accuracy per labeled-set size, and the area under each learning curve.
+"""Mean +- std of the test metric per labeled-set size, the area under each learning curve,
+and (segmentation) the per-class IoU of the last stage.
+
+The metric is the rows' task's: test_accuracy (classification) or test_miou (segmentation).
 
 std is the SAMPLE standard deviation over trials (ddof=1; 0 for a single trial). Every
 number in summary.csv / auc.csv is recomputable from the results.jsonl rows it came from.
@@ -13,6 +16,16 @@ import numpy as np
 
 ACCURACY = "test_accuracy"
 INDEPENDENT = "independent_accuracy"
+MIOU = "test_miou"
+INDEPENDENT_MIOU = "independent_miou"
+# The test metric of each task's rows -> its independent learner's twin.
+PRIMARY_METRICS = {ACCURACY: INDEPENDENT, MIOU: INDEPENDENT_MIOU}
+TITLES = {ACCURACY: "Test accuracy", MIOU: "Test mIoU",
+          INDEPENDENT: "Independent learner's test accuracy (no ranker)",
+          INDEPENDENT_MIOU: "Independent learner's test mIoU (no ranker)"}
+PER_CLASS_IOU = "test_per_class_iou"
+PER_CLASS_COLUMNS = ("strategy", "num_labeled", "class", "class_name", "iou_mean", "iou_std",
+                     "trials")
 SUMMARY_COLUMNS = ("strategy", "num_labeled", "mean", "std", "trials")
 AUC_COLUMNS = ("strategy", "metric", "auc", "auc_std", "trials", "num_labeled_from",
                "num_labeled_to", "points")
@@ -26,6 +39,19 @@ def sample_std(values: Sequence[float]) -> float:
 def _value(row: Dict, metric: str):
   value = row.get(metric)
   return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def primary_metric(grouped: Dict[str, List[Dict]]) -> str:
+  """test_miou when the rows are a segmentation task's, else test_accuracy; runs of both
+  tasks cannot share a report (a ReportError, a UserError)."""
+  from tavaal_jax.report.runs import ReportError
+  kinds = {next((m for m in PRIMARY_METRICS if m in row), None)
+           for rows in grouped.values() for row in rows}
+  if len(kinds) > 1:
+    raise ReportError("the runs mix classification (test_accuracy) and segmentation "
+                      "(test_miou) results; report them separately")
+  kind = kinds.pop() if kinds else ACCURACY
+  return kind or ACCURACY
 
 
 def has_metric(grouped: Dict[str, List[Dict]], metric: str) -> bool:
@@ -127,7 +153,8 @@ def _long(summary: List[Dict]) -> List[str]:
   return lines
 
 
-def markdown(tables: Dict[str, List[Dict]], auc: List[Dict], run_dirs: Sequence[str]) -> str:
+def markdown(tables: Dict[str, List[Dict]], auc: List[Dict], run_dirs: Sequence[str],
+             per_class: Sequence[Dict] = ()) -> str:
   """summary.md: per metric a strategies-by-size overview and the long table, then the AUCs.
 
   tables: metric name -> summarize() rows.
@@ -136,36 +163,84 @@ def markdown(tables: Dict[str, List[Dict]], auc: List[Dict], run_dirs: Sequence[
            "Runs: " + ", ".join(f"`{d}`" for d in run_dirs), "",
            f"Cells: mean ± std (trials). {STD_NOTE}.", ""]
   for metric, summary in tables.items():
-    title = {ACCURACY: "Test accuracy",
-             INDEPENDENT: "Independent learner's test accuracy (no ranker)"}.get(metric, metric)
-    lines += [f"## {title}", "", *_pivot(summary), "", *_long(summary), ""]
+    lines += [f"## {TITLES.get(metric, metric)}", "", *_pivot(summary), "", *_long(summary),
+              ""]
   lines += ["## Area under the mean learning curve", "",
             "Trapezoid over the number of labels divided by the labeled range (a mean "
-            "accuracy); auc_std over the trials that have every point.", "",
+            "of the metric); auc_std over the trials that have every point.", "",
             "| strategy | metric | AUC | auc_std | trials | labels |",
             "|---|---|---:|---:|---:|---|"]
   for r in auc:
     std = f"{r['auc_std']:.4f}" if r["auc_std"] != "" else ""
     lines.append(f"| {r['strategy']} | {r['metric']} | {r['auc']:.4f} | {std} | "
                  f"{r['trials']} | {r['num_labeled_from']}..{r['num_labeled_to']} |")
+  if per_class:
+    lines += ["", "## Per-class IoU at the last stage", "",
+              "Mean ± std (sample) over trials; a class absent from a trial's test labels "
+              "and predictions counts only in the trials where it occurs.", "",
+              *_per_class_pivot(per_class)]
   return "\n".join(lines) + "\n"
 
 
-def write_tables(grouped: Dict[str, List[Dict]], out_dir: str,
-                 run_dirs: Sequence[str]) -> Dict[str, List[Dict]]:
-  """Writes summary.csv (+ summary_independent.csv), summary.md and auc.csv.
+def per_class_iou(grouped: Dict[str, List[Dict]],
+                  class_names: Sequence[str] = ()) -> List[Dict]:
+  """Per strategy, at its largest labeled-set size: mean and sample std over trials of each
+  class's IoU (rows' test_per_class_iou; null = the class was absent)."""
+  table = []
+  for label, rows in grouped.items():
+    rows = [r for r in rows if r.get(PER_CLASS_IOU)]
+    if not rows:
+      continue
+    last = max(int(r["num_labeled"]) for r in rows)
+    values = [r[PER_CLASS_IOU] for r in rows if int(r["num_labeled"]) == last]
+    for k in range(max(len(v) for v in values)):
+      present = [float(v[k]) for v in values if k < len(v) and v[k] is not None]
+      name = class_names[k] if k < len(class_names) else str(k)
+      table.append({"strategy": label, "num_labeled": last, "class": k, "class_name": name,
+                    "iou_mean": float(np.mean(present)) if present else "",
+                    "iou_std": sample_std(present) if present else "",
+                    "trials": len(present)})
+  return table
 
-  Returns metric -> summary rows.
+
+def _per_class_pivot(table: List[Dict]) -> List[str]:
+  """Markdown: one line per class, one column per strategy (its last stage)."""
+  labels = list(dict.fromkeys(r["strategy"] for r in table))
+  classes = list(dict.fromkeys((r["class"], r["class_name"]) for r in table))
+  cell = {(r["strategy"], r["class"]): r for r in table}
+  last = {r["strategy"]: r["num_labeled"] for r in table}
+  lines = ["| class | " + " | ".join(f"{l} ({last[l]})" for l in labels) + " |",
+           "|---|" + "---:|" * len(labels)]
+  for k, name in classes:
+    cells = []
+    for label in labels:
+      r = cell.get((label, k))
+      cells.append(f"{r['iou_mean']:.4f} ± {r['iou_std']:.4f}" if r and r["trials"] else "")
+    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  return lines
+
+
+def write_tables(grouped: Dict[str, List[Dict]], out_dir: str, run_dirs: Sequence[str],
+                 class_names: Sequence[str] = ()) -> Dict[str, List[Dict]]:
+  """Writes summary.csv (+ summary_independent.csv), summary.md, auc.csv and, for
+  segmentation rows, per_class_iou.csv. `class_names` name the per-class IoU's classes.
+
+  Returns metric -> summary rows, the primary metric (primary_metric) first.
   """
-  tables = {ACCURACY: summarize(grouped, ACCURACY)}
-  auc = areas(grouped, ACCURACY)
-  write_csv(os.path.join(out_dir, "summary.csv"), tables[ACCURACY], SUMMARY_COLUMNS)
-  if has_metric(grouped, INDEPENDENT):
-    tables[INDEPENDENT] = summarize(grouped, INDEPENDENT)
-    auc += areas(grouped, INDEPENDENT)
-    write_csv(os.path.join(out_dir, "summary_independent.csv"), tables[INDEPENDENT],
+  metric = primary_metric(grouped)
+  independent = PRIMARY_METRICS[metric]
+  tables = {metric: summarize(grouped, metric)}
+  auc = areas(grouped, metric)
+  write_csv(os.path.join(out_dir, "summary.csv"), tables[metric], SUMMARY_COLUMNS)
+  if has_metric(grouped, independent):
+    tables[independent] = summarize(grouped, independent)
+    auc += areas(grouped, independent)
+    write_csv(os.path.join(out_dir, "summary_independent.csv"), tables[independent],
               SUMMARY_COLUMNS)
   write_csv(os.path.join(out_dir, "auc.csv"), auc, AUC_COLUMNS)
+  per_class = per_class_iou(grouped, class_names)
+  if per_class:
+    write_csv(os.path.join(out_dir, "per_class_iou.csv"), per_class, PER_CLASS_COLUMNS)
   with open(os.path.join(out_dir, "summary.md"), "w") as f:
-    f.write(markdown(tables, auc, run_dirs))
+    f.write(markdown(tables, auc, run_dirs, per_class))
   return tables
