@@ -17,7 +17,12 @@ DATASETS = Registry("dataset", "dataset.name")
 
 def load_dataset(dataset_config) -> Dataset:
   """Builds the dataset named by `dataset_config.name` (a ConfigDict, see configs/cifar10.py)."""
-  dataset = DATASETS.get(dataset_config.get("name", ""))(dataset_config)
+  name = dataset_config.get("name", "")
+  dataset = DATASETS.get(name)(dataset_config)
+  declared = DATASETS.trait(name, "task", "classification")
+  if dataset.task != declared:   # the config checks read the registration, the learner this
+    raise RuntimeError(f"dataset {name!r} is registered with task={declared!r} but builds a "
+                       f"{dataset.task!r} dataset")
   wanted = int(dataset_config.get("num_classes", 0) or 0)
   if wanted > 0 and wanted != dataset.num_classes:
     raise ConfigError(

@@ -144,7 +144,7 @@ def _tfds_sources(data_dir: str, wanted_hw):
           for split, source in opened.items()}
 
 
-@DATASETS.register("cityscapes")
+@DATASETS.register("cityscapes", task="segmentation")
 def build_cityscapes(dataset_config) -> Dataset:
   """Cityscapes from `dataset_config.path` (official layout) or TFDS (see the module docstring)."""
   root = dataset_config.get("path", "") or ""

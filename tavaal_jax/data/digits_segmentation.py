@@ -79,7 +79,7 @@ def compose_canvases(digits: np.ndarray, labels: np.ndarray, count: int, canvas:
   return images, masks, used
 
 
-@DATASETS.register("digits_segmentation")
+@DATASETS.register("digits_segmentation", task="segmentation")
 def build_digits_segmentation(dataset_config) -> Dataset:
   """The digits canvases per `dataset_config` (see the module docstring for the fields)."""
   canvas, digit_size, per_image, train_size, test_size = (

@@ -120,7 +120,7 @@ def _num_classes(mask_files: List[str], root: str, configured: int,
   return k
 
 
-@DATASETS.register("segmentation_folder")
+@DATASETS.register("segmentation_folder", task="segmentation")
 def build_segmentation_folder(dataset_config) -> Dataset:
   """Builds `segmentation_folder` from `dataset_config.path` (see the module docstring)."""
   root = dataset_config.get("path", "") or ""
