@@ -4,7 +4,8 @@
 
 For each config: the config check passes as shipped, its data builds (TFDS datasets from
 `tfds.testing.mock_data`, the `folder` source from a generated image folder, digits from
-the embedded data), and with only widths, epochs, the image size and the pools shrunk (no
+the embedded data; Cityscapes from TFDS's mock), and with only widths, epochs, the image
+sizes and the pools shrunk (no
 batch size is touched) it runs one learner train step, an evaluation, one scoring pass,
 one VAE step and one D step (with D's scoring of both pools), and its own strategy's
 selection. Configs that place the same things on the devices (same image shape, model,
@@ -84,6 +85,10 @@ def shrink(config):
   config.strategy.mc_passes = 2
   if config.dataset.image_size == 224:
     config.dataset.image_size = 32  # the code path is the same; 224 only costs time here
+  if config.dataset.get("image_hw"):   # segmentation (Cityscapes 512 x 1024, 412 crops)
+    config.dataset.image_hw = (64, 128)
+    config.dataset.augment.crop_hw = (48, 48)
+    config.vae.image_size = 32
   return config
 
 
