@@ -106,8 +106,9 @@ def _signature(config, dataset) -> str:
 
 def run_steps(config, dataset, mesh) -> dict:
   """One step of everything a run of `config` places on the devices."""
-  # A few images: pools smaller than every batch, so one epoch is one step.
-  n = min(len(dataset.train), 16)
+  # A few images: pools smaller than every batch, so one epoch is one step (and one VAE
+  # epoch over L + S one iteration: Cityscapes' VAE batch is 8).
+  n = min(len(dataset.train), 16, config.vae.batch_size)
   labeled, candidates = np.arange(n // 2), np.arange(n // 2, n)
   test_images, test_labels = dataset.test.get(np.arange(min(len(dataset.test), 16)))
   seconds = {}
