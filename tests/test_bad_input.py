@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ("dataset.name", "imagenet22k", ConfigError, r"unknown dataset 'imagenet22k' in "
      r"dataset.name; valid names: .*cifar10.*digits"),
     ("model.name", "resnet1000", ConfigError, r"unknown model 'resnet1000' in model.name; "
-     r"valid names: resnet18, resnet18_imagenet, vgg16"),
+     r"valid names: drn_d_22, resnet18, resnet18_imagenet, vgg16"),
     ("strategy.name", "oracle", ConfigError, r"unknown strategy 'oracle' in strategy.name; "
      r"valid names: .*random"),
     ("al.budget", 0, ConfigError, r"al.budget=0 must be positive"),
