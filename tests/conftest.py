@@ -12,6 +12,10 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_disable_most_optimizations", True)
+# Tests build many learners whose steps are the same programs (each Learner jits its own
+# partials): the session cache keeps every program, not only those over JAX's 1 s default,
+# so that a program compiles once per session.
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 from configs import digits  # noqa: E402
 

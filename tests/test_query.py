@@ -2,8 +2,8 @@
 rounds, their files and rows, Label Studio, idempotence, kills, bad input.
 
 The rounds run in-process (`query.run`, the command's entry function), except the SIGKILL
-test. Each round builds a fresh learner, whose steps would compile again: the persistent
-compilation cache (conftest's session folder) keeps every program here, so that only the
+test. Each round builds a fresh learner, whose steps would compile again: the session's
+persistent compilation cache (tests/conftest.py) keeps every program, so that only the
 first round of a kind compiles.
 """
 
@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -35,16 +34,6 @@ from tests.tiny_configs import tiny_selection
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUDGET = 10
 NUM_POOL, NUM_TEST, NUM_LABELED = 120, 30, 40
-
-
-@pytest.fixture(scope="module", autouse=True)
-def keep_every_compiled_program():
-  """The cache keeps programs of any compile time while this module runs (JAX's default
-  keeps only those over 1 s)."""
-  before = jax.config.jax_persistent_cache_min_compile_time_secs
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-  yield
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", before)
 
 
 def _write_csv(path, labels):
