@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from tavaal_jax.models import MODELS
 from tavaal_jax.models.base import BackboneOutput
-from tavaal_jax.models.resnet import batch_norm, conv, conv_kernel_init
+from tavaal_jax.models.resnet import BasicBlock, batch_norm, conv, conv_kernel_init
 
 DRN_D_22_CHANNELS = (16, 32, 64, 128, 256, 512, 512, 512)
 DRN_D_22_LAYERS = (1, 1, 2, 2, 2, 2, 1, 1)
@@ -51,33 +51,8 @@ class ConvLevel(nn.Module):
     return x
 
 
-class DilatedBasicBlock(nn.Module):
-  """Two 3x3 conv-BN layers dilated by `dilations` plus a shortcut (1x1 conv-BN when the
-  shape changes), as the reference's BasicBlock.
-
-  [B, H, W, C] -> [B, ceil(H / strides), ceil(W / strides), filters]
-  """
-
-  filters: int
-  strides: int = 1
-  dilations: Sequence[int] = (1, 1)
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    y = conv(self.filters, 3, self.strides, self.dtype, dilation=self.dilations[0])(x)
-    y = nn.relu(batch_norm(train, self.dtype)(y))
-    y = conv(self.filters, 3, 1, self.dtype, dilation=self.dilations[1])(y)
-    y = batch_norm(train, self.dtype)(y)
-    shortcut = x
-    if self.strides != 1 or x.shape[-1] != self.filters:
-      shortcut = conv(self.filters, 1, self.strides, self.dtype, name="shortcut_conv")(x)
-      shortcut = batch_norm(train, self.dtype, name="shortcut_bn")(shortcut)
-    return nn.relu(y + shortcut)
-
-
 class ResidualLevel(nn.Module):
-  """`num_blocks` DilatedBasicBlocks (DRN levels 3-6); the first strides and changes width.
+  """`num_blocks` BasicBlocks (DRN levels 3-6); the first strides and changes width.
 
   As the reference's `_make_layer(..., new_level=False)`: every conv of the level is dilated
   by `dilation` (the first block's first conv too).
@@ -92,9 +67,8 @@ class ResidualLevel(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     for i in range(self.num_blocks):
-      x = DilatedBasicBlock(self.filters, self.strides if i == 0 else 1,
-                            (self.dilation, self.dilation), self.dtype,
-                            name=f"block{i + 1}")(x, train)
+      x = BasicBlock(self.filters, self.strides if i == 0 else 1, self.dtype, self.dilation,
+                     name=f"block{i + 1}")(x, train)
     return x
 
 

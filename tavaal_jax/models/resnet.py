@@ -70,12 +70,13 @@ class BasicBlock(nn.Module):
   filters: int
   strides: int = 1
   dtype: Any = jnp.float32
+  dilation: int = 1   # of both 3x3 convs (DRN's dilated levels)
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    y = conv(self.filters, 3, self.strides, self.dtype)(x)
+    y = conv(self.filters, 3, self.strides, self.dtype, dilation=self.dilation)(x)
     y = nn.relu(batch_norm(train, self.dtype)(y))
-    y = conv(self.filters, 3, 1, self.dtype)(y)
+    y = conv(self.filters, 3, 1, self.dtype, dilation=self.dilation)(y)
     y = batch_norm(train, self.dtype)(y)
     shortcut = x
     if self.strides != 1 or x.shape[-1] != self.filters:
