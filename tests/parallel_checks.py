@@ -34,6 +34,20 @@ def tiny_config(strategy: str = "tavaal"):
   return config
 
 
+def assert_same_picks(rows, reference) -> None:
+  """Picks rows (picks.jsonl) of a multi-device or multi-process run against one device's:
+  the same indices, names and score names exactly; the scores (distances, D's
+  probabilities) up to the rounding of reductions run in another order."""
+  rows, reference = [dict(r) for r in rows], [dict(r) for r in reference]
+  scores = [(a.pop("scores", None), b.pop("scores", None)) for a, b in zip(rows, reference)]
+  assert rows == reference
+  for a, b in scores:
+    if a is None or a[0] is None:
+      assert a == b
+    else:
+      assert np.allclose(a, b, rtol=1e-4, atol=1e-6), (a, b)
+
+
 def compare_train_step() -> dict:
   """One train step (ranker attached) on all devices vs on one, from the same state."""
   config = tiny_config("tavaal")

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tavaal_jax import experiment
-from tests.parallel_checks import tiny_config
+from tests.parallel_checks import assert_same_picks, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -45,16 +45,7 @@ def test_four_device_run_picks_what_one_device_picks(strategy, tmp_path):
   assert _check("run", strategy, four)["devices"] == 4
   one = str(tmp_path / "one")
   experiment.run(tiny_config(strategy), one)   # this process sees one device
-  picks_four, picks_one = _rows(four, "picks.jsonl"), _rows(one, "picks.jsonl")
-  # The picks are the same; their scores (distances, D's probabilities) only up to the
-  # rounding of reductions run in another order.
-  scores = [(a.pop("scores", None), b.pop("scores", None)) for a, b in zip(picks_four, picks_one)]
-  assert picks_four == picks_one
-  for a, b in scores:
-    if a is None or a[0] is None:
-      assert a == b
-    else:
-      assert a == pytest.approx(b, rel=1e-4, abs=1e-6)
+  assert_same_picks(_rows(four, "picks.jsonl"), _rows(one, "picks.jsonl"))
   for a, b in zip(_rows(four, "results.jsonl"), _rows(one, "results.jsonl")):
     # Reductions run in another order over 4 devices. The width-4 model trained for one
     # epoch sits near chance, where that rounding can flip a few borderline test images
