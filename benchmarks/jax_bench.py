@@ -323,7 +323,8 @@ def coreset(p: Dict[str, Any]) -> Dict[str, Any]:
   picks = {}
 
   def one():
-    picks["p"] = np.asarray(compiled(cand, lab)[0])   # (positions, distances at pick)
+    positions, _ = compiled(cand, lab)   # (positions, squared distance at pick)
+    picks["p"] = np.asarray(positions)
   one()
   stats = summary(repeat(one, int(p.get("coreset_reps", 3))), budget, "picks")
   stats.update(compile_seconds=compile_seconds, peak_rss_mb=peak_rss_mb(),
@@ -364,10 +365,47 @@ def coreset_lever(p: Dict[str, Any]) -> Dict[str, Any]:
   for r in range(int(p.get("coreset_reps", 3)) + 2):
     for name, fn in ((("package", package), ("hoisted", hoisted)) if r % 2 == 0 else
                      (("hoisted", hoisted), ("package", package))):
-      times[name].extend(repeat(lambda: np.asarray(fn(cand, lab)), 1))
+      times[name].extend(repeat(lambda: jax.block_until_ready(fn(cand, lab)), 1))
   med = {k: float(np.median(v)) for k, v in times.items()}
   return {"seconds": med, "seconds_all": times, "speedup": med["package"] / med["hoisted"],
           "same_picks": float(np.mean(picks["package"] == picks["hoisted"]))}
+
+
+# ----------------------------------------------------------------------------- BADGE
+
+
+def badge_memory(p: Dict[str, Any]) -> Dict[str, Any]:
+  """The real `kmeans_plus_plus_seeds` on `badge_candidates` x `badge_classes` logits and
+  `dim`-d embeddings: XLA's buffer sizes, this process's peak RSS around the call, and the
+  size the explicit [n, classes x dim] gradient-embedding matrix would have."""
+  from tavaal_jax.strategies.badge import kmeans_plus_plus_seeds
+  n, classes, dim = int(p["badge_candidates"]), int(p["badge_classes"]), int(p["dim"])
+  budget = min(int(p["budget"]), n)
+  rng = np.random.default_rng(0)
+  logits = jnp.asarray(rng.normal(0.0, 2.0, (n, classes)).astype(np.float32))
+  embedding = jnp.asarray(np.abs(rng.normal(0.0, 1.0, (n, dim))).astype(np.float32))
+  key = jax.random.key(0)
+  start = time.perf_counter()
+  compiled = kmeans_plus_plus_seeds.lower(logits, embedding, budget, key).compile()
+  compile_seconds = time.perf_counter() - start
+  analysis = compiled.memory_analysis()
+  rss_before = peak_rss_mb()
+  picks = {}
+
+  def one():
+    positions, _ = compiled(logits, embedding, key)
+    picks["p"] = np.asarray(positions)
+  stats = summary(repeat(one, int(p.get("coreset_reps", 3))), budget, "picks")
+  mib = 1024.0**2
+  stats.update(
+      candidates=n, classes=classes, dim=dim, budget=budget, compile_seconds=compile_seconds,
+      peak_rss_before_mb=rss_before, peak_rss_mb=peak_rss_mb(),
+      temp_mb=analysis.temp_size_in_bytes / mib,
+      argument_mb=analysis.argument_size_in_bytes / mib,
+      output_mb=analysis.output_size_in_bytes / mib,
+      explicit_matrix_mb=n * classes * dim * 4 / mib,
+      distinct_picks=int(len(np.unique(picks["p"]))))
+  return stats
 
 
 # ----------------------------------------------------------------------------- stage
@@ -568,7 +606,8 @@ def cifar10_stage(p: Dict[str, Any]) -> Dict[str, Any]:
 
 SECTIONS = {
     "machine": machine, **unpaired_sections(PAIRED), "train_step_scan": train_step_scan,
-    "scoring_memory_one": scoring_memory_one, "coreset": coreset, "stage": stage,
+    "scoring_memory_one": scoring_memory_one, "coreset": coreset, "badge_memory": badge_memory,
+    "stage": stage,
     "deconv": deconv, "coreset_lever": coreset_lever, "winograd": winograd,
     "cifar10_stage": cifar10_stage,
 }

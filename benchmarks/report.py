@@ -38,6 +38,11 @@ def main_table(r: Dict[str, Any]) -> List[str]:
     lines.append(f"| coreset | {_f(e['jax']['seconds'])} s | numpy/sklearn "
                  f"{_f(e['numpy']['seconds'])} s | {_f(e['ratio'])} | - | - | "
                  f"{_f(e['target'])} | {_f(e['target_met'])} |")
+  if "badge_memory" in r:
+    e = r["badge_memory"]["jax"]
+    lines.append(f"| badge_memory ({e['candidates']:,} x {e['classes']} x {e['dim']}) | XLA temp "
+                 f"{_f(e['temp_mb'])} MiB, peak RSS {_f(e['peak_rss_mb'])} MiB | explicit "
+                 f"matrix {_f(e['explicit_matrix_mb'])} MiB | - | - | - | - | - |")
   if "scoring_memory" in r:
     e = r["scoring_memory"]["jax"]
     lines.append(f"| scoring_memory | {e['small_pool']:,}: {_f(e['small']['peak_rss_mb'])} MiB, "

@@ -8,8 +8,9 @@ Every measurement runs in its own worker subprocess (`--worker`), so its peak RS
 XLA flags apply per measurement, and PyTorch's and XLA's thread pools never share a process.
 Timings are taken after warm-up; each figure is the median of several repetitions.
 
-Top-level objects: machine, train_step, adversary_step, scoring, coreset, stage,
-scoring_memory (and levers with --levers). Each holds `jax` figures and, where a comparator
+Top-level objects: machine, train_step, adversary_step, scoring, coreset, badge_memory
+(BADGE's k-means++ seeding at 10,000 candidates x 100 classes x 512-d: XLA's buffers and peak
+RSS), stage, scoring_memory (and levers with --levers). Each holds `jax` figures and, where a comparator
 exists, `torch` (or `numpy`) figures and `ratio` = JAX speed / comparator speed (> 1: JAX is
 faster); a missing comparator is null with a `*_reason`.
 """
@@ -34,12 +35,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FULL = dict(batch_size=128, image_size=32, width=64, vae_batch_size=128, vae_width=128,
             latent_dim=64, pool=10000, scoring_batch_size=500, scan_steps=8,
             candidates=10000, labeled=10000, dim=512, budget=1000, matmul_size=4096,
+            badge_candidates=10000, badge_classes=100,
             reps=5, scoring_reps=2, coreset_reps=3, numpy_reps=1, warmup=2, steps_per_rep=1,
             memory_pools=(10000, 1000000), memory_width=4, memory_image_size=16,
             memory_batch_size=1000, stage={}, cifar10_stage={})
 QUICK = dict(batch_size=8, image_size=16, width=4, vae_batch_size=8, vae_width=8,
              latent_dim=8, pool=256, scoring_batch_size=64, scan_steps=2, candidates=500,
-             labeled=500, dim=64, budget=50, matmul_size=256, reps=2, scoring_reps=2,
+             labeled=500, dim=64, budget=50, matmul_size=256, badge_candidates=500,
+             badge_classes=10, reps=2, scoring_reps=2,
              coreset_reps=2, numpy_reps=1, warmup=1, steps_per_rep=1,
              memory_pools=(500, 5000), memory_width=4, memory_image_size=16,
              memory_batch_size=250,
@@ -52,8 +55,8 @@ QUICK = dict(batch_size=8, image_size=16, width=4, vae_batch_size=8, vae_width=8
              # A smoke run shares the cores among its workers: one thread each.
              torch_threads=1)
 
-SECTIONS = ("machine", "train_step", "adversary_step", "scoring", "coreset", "stage",
-            "scoring_memory")
+SECTIONS = ("machine", "train_step", "adversary_step", "scoring", "coreset", "badge_memory",
+            "stage", "scoring_memory")
 # Run only when --sections names them: cifar10_stage is one whole stage of configs/cifar10.py
 # on synthetic data (benchmarks/stage.py), sized for an accelerator (benchmarks/accelerator.sh).
 EXTRA_SECTIONS = ("cifar10_stage",)
@@ -420,13 +423,29 @@ def assemble(figures, p, wanted, torch_reason, errors, log) -> Dict[str, Any]:
   if "coreset" in wanted:
     j, n = jx["coreset"], figures["numpy"]["coreset"]
     ratio = _ratio(n["seconds"], j["seconds"])
-    agree = len(set(j.pop("picks")) & set(n.pop("picks"))) / max(1, p["budget"])
+    jax_picks, numpy_picks = j.pop("picks"), n.pop("picks")
+    agree = len(set(jax_picks) & set(numpy_picks)) / max(1, p["budget"])
+    # scikit-learn computes the reference's distances in float64 blocks: where the pick
+    # orders first differ (None: they agree throughout).
+    first_order_difference = next(
+        (i for i, (a, b) in enumerate(zip(jax_picks, numpy_picks)) if a != b), None)
     results["coreset"] = {
         "jax": j, "numpy": n, "ratio": ratio, "target": TARGETS["coreset"],
         "target_met": ratio >= TARGETS["coreset"], "picks_agree": agree,
+        "first_order_difference": first_order_difference,
         "sizes": {k: p[k] for k in ("candidates", "labeled", "dim", "budget")}}
     log(f"coreset: jax {j['seconds']:.3f} s, numpy {n['seconds']:.3f} s, ratio {ratio:.1f} "
-        f"(target 20), same picks {agree:.3f}")
+        f"(target 20), same picks {agree:.3f}, same order "
+        f"{'throughout' if first_order_difference is None else f'until pick {first_order_difference}'}")
+  if "badge_memory" in wanted:
+    j = jx["badge_memory"]
+    results["badge_memory"] = {
+        "jax": j, "torch": None, "ratio": None, "torch_reason": "no comparator (a memory bound)",
+        "sizes": {k: j[k] for k in ("candidates", "classes", "dim", "budget")}}
+    log(f"badge_memory: {j['candidates']:,} x {j['classes']} classes x {j['dim']}-d: XLA temp "
+        f"{j['temp_mb']:.1f} MiB + arguments {j['argument_mb']:.1f} MiB (the explicit matrix: "
+        f"{j['explicit_matrix_mb']:,.0f} MiB), peak RSS {j['peak_rss_before_mb']:.0f} -> "
+        f"{j['peak_rss_mb']:.0f} MiB over the call, {j['seconds']:.2f} s for {j['budget']} picks")
   if "stage" in wanted:
     j = jx["stage"]
     results["stage"] = {

@@ -99,6 +99,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.strategy.batch_size = 500      # scoring-pass batch (no gradients: can be large)
   config.strategy.mc_passes = 25        # MC-dropout forward passes
   config.strategy.mc_score = "entropy"  # 'entropy' | 'bald' | 'variation_ratio'
+  # Sequential GCN (uncertaingcn, coregcn), the authors' values (Caramalau et al., 2021).
+  config.strategy.gcn_hidden = 128          # hidden units of the two-layer GCN
+  config.strategy.gcn_dropout = 0.3         # dropout on the hidden units while training
+  config.strategy.gcn_learning_rate = 1e-3  # Adam
+  config.strategy.gcn_weight_decay = 5e-4   # L2 added to the gradient, as PyTorch's Adam
+  config.strategy.gcn_epochs = 200          # full-batch training steps
+  config.strategy.gcn_lambda = 1.2          # weight of the unlabeled nodes' BCE term
+  config.strategy.gcn_margin = 0.1          # uncertaingcn: picks s("labeled") nearest this
 
   # Switches that reproduce the authors' release where it departs from the paper.
   config.compat = ml_collections.ConfigDict()

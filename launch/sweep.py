@@ -15,7 +15,8 @@ share instead of compiling them again.
 Rerunning the same command resumes: each run continues from its own workdir, and runs that
 this sweep saw finish (recorded in WORKDIR/sweep.json with their command and a hash of the
 config files) are skipped without starting the driver. A failing run stops the sweep with
-that run's exit code. mc_dropout gets --config.model.dropout_rate=0.3 unless it is set.
+that run's exit code. A strategy registered with dropout=True (mc_dropout) gets
+--config.model.dropout_rate=0.3 unless it is set.
 """
 
 import argparse
@@ -31,7 +32,7 @@ from typing import Dict, List, Optional, Sequence
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECORD_FILE = "sweep.json"
 REPORT_DIR = "report"
-MC_DROPOUT_RATE = "0.3"
+MC_DROPOUT_RATE = "0.3"   # for the strategies registered with dropout=True
 # Set by the sweep itself, not through --set.
 _OWN_FIELDS = ("strategy.name", "trials")
 
@@ -117,7 +118,8 @@ def driver_command(args: argparse.Namespace, strategy: str, flags: List[str]) ->
   if args.trials is not None:
     command.append(f"--config.trials={args.trials}")
   command += flags
-  if strategy == "mc_dropout" and not any(
+  from tavaal_jax.strategies import STRATEGIES  # here: it imports jax
+  if STRATEGIES.trait(strategy, "dropout") and not any(
       f.startswith("--config.model.dropout_rate=") for f in flags):
     # MC dropout needs a dropout layer to sample; the config default has none.
     command.append(f"--config.model.dropout_rate={MC_DROPOUT_RATE}")

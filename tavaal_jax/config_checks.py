@@ -139,11 +139,13 @@ def check_batch_sizes(config: ml_collections.ConfigDict, num_devices: int) -> No
 
 
 def check_strategy_config(config: ml_collections.ConfigDict) -> None:
-  """What the chosen strategy needs: a trained ranker, dropout, a VAE that fits."""
+  """What the chosen strategy needs, as its registration declares: a trained ranker, the
+  backbone's embedding, a VAE that fits, and its own fields (its `check`)."""
   from tavaal_jax import adversary_config
   from tavaal_jax.learner import RankerLoss
-  from tavaal_jax.strategies import needs_ranker, uses_adversary, uses_ranker
-  from tavaal_jax.strategies.mc_dropout import check_mc_dropout_config
+  from tavaal_jax.models import MODELS
+  from tavaal_jax.strategies import (STRATEGIES, needs_embedding, needs_ranker, uses_adversary,
+                                     uses_ranker)
 
   name = config.strategy.name
   if uses_ranker(config):
@@ -155,8 +157,16 @@ def check_strategy_config(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"strategy.name={name!r} needs a trained ranker, but "
                       f"ranker.weight={config.ranker.weight} gives it no training signal; "
                       "set ranker.weight > 0 (the paper uses 1)")
-  if name == "mc_dropout":
-    check_mc_dropout_config(config)
+  if needs_embedding(config) and not MODELS.trait(config.model.name, "embedding"):
+    task = dataset_task(config)
+    with_embedding = [m for m in MODELS.names_where("task", task, "classification")
+                      if MODELS.trait(m, "embedding")]
+    raise ConfigError(f"strategy.name={name!r} selects on the backbone's pooled embedding, "
+                      f"but model.name={config.model.name!r} has none; use one of "
+                      f"{', '.join(with_embedding)}")
+  check = STRATEGIES.trait(name, "check", None)
+  if check is not None:
+    check(config)
   if uses_adversary(config):
     adversary_config.check_config(config)
 

@@ -12,8 +12,8 @@ import sys
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIELDS = ("machine", "train_step", "adversary_step", "scoring", "coreset", "stage",
-          "scoring_memory")
+FIELDS = ("machine", "train_step", "adversary_step", "scoring", "coreset", "badge_memory",
+          "stage", "scoring_memory")
 
 
 def _positive(entry, *keys):
@@ -55,6 +55,9 @@ def test_quick_run_writes_every_field(tmp_path):
   _positive(results["coreset"]["numpy"], "seconds")
   _positive(results["coreset"], "ratio")
   assert results["coreset"]["picks_agree"] > 0.9
+  badge = results["badge_memory"]["jax"]
+  _positive(badge, "seconds", "temp_mb", "peak_rss_mb", "explicit_matrix_mb")
+  assert badge["distinct_picks"] == badge["budget"]
   _positive(results["stage"]["jax"], "seconds", "first_stage_seconds")
   memory = results["scoring_memory"]["jax"]
   _positive(memory["small"], "peak_rss_mb")

@@ -10,7 +10,9 @@ module with the call contract
     out = model.apply(variables, x, train=False, mc_dropout=True,
                       rngs={'dropout': k})                        # running stats, dropout on
 
-where x is float32 [B, H, W, C] and `out` is a `BackboneOutput`.
+where x is float32 [B, H, W, C] and `out` is a `BackboneOutput`. A builder registered with
+`embedding=True` returns the pooled feature before the head as `out.embedding` [B, D]
+(the strategies that select on embeddings, e.g. core-set and BADGE, need it).
 """
 
 import flax.linen as nn

@@ -130,7 +130,7 @@ def drn_channels(width: int) -> Sequence[int]:
   return tuple(max(1, c * width // 16) for c in DRN_D_22_CHANNELS)
 
 
-@MODELS.register("drn_d_22", task="segmentation")
+@MODELS.register("drn_d_22", task="segmentation", embedding=True)
 def drn_d_22(num_classes: int, width: int = 16, dtype: Any = jnp.float32,
              dropout_rate: float = 0.0) -> DRN:
   """DRN-D-22 for segmentation; width 16 is the paper's (levels 16 ... 512 wide)."""

@@ -129,7 +129,7 @@ class ResNet(nn.Module):
     return BackboneOutput(logits, embedding, features)
 
 
-@MODELS.register("resnet18")
+@MODELS.register("resnet18", embedding=True)
 def resnet18(num_classes: int, width: int = 64, dtype: Any = jnp.float32,
              dropout_rate: float = 0.0) -> ResNet:
   """ResNet-18 with the CIFAR stem (the paper's task learner for 32x32 and 28x28 images)."""
@@ -137,7 +137,7 @@ def resnet18(num_classes: int, width: int = 64, dtype: Any = jnp.float32,
                 dropout_rate=dropout_rate)
 
 
-@MODELS.register("resnet18_imagenet")
+@MODELS.register("resnet18_imagenet", embedding=True)
 def resnet18_imagenet(num_classes: int, width: int = 64, dtype: Any = jnp.float32,
                       dropout_rate: float = 0.0) -> ResNet:
   """ResNet-18 with the ImageNet stem (for 224x224 inputs, e.g. Caltech-101)."""

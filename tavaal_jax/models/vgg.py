@@ -65,7 +65,7 @@ class VGG(nn.Module):
     return BackboneOutput(logits, embedding, outputs[-4:])
 
 
-@MODELS.register("vgg16")
+@MODELS.register("vgg16", embedding=True)
 def vgg16(num_classes: int, width: int = 64, dtype: Any = jnp.float32,
           dropout_rate: float = 0.0) -> VGG:
   """VGG-16 with BatchNorm (13 convs in five blocks)."""

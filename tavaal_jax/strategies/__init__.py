@@ -2,10 +2,15 @@
 (the [budget] picked indices in pick order, with the score each was picked by).
 
 Adding a strategy is one module here and one import line below. Registration declares
-what a strategy needs beyond the task learner: `ranker=True` for a trained loss-prediction
-module on the learner, `adversary=True` for a VAE + discriminator trained per stage (the
-vae.* / discriminator.* fields are checked and used only then). The other layers ask these
-functions, never for strategy names.
+what a strategy needs beyond the task learner, and the other layers ask the registry (these
+functions, `config_checks`, `launch/sweep.py`), never for strategy names:
+  ranker=True     a trained loss-prediction module on the learner (lloss, tavaal);
+  adversary=True  a VAE + discriminator trained per stage (the vae.* / discriminator.* fields
+                  are checked and used only then);
+  dropout=True    dropout in the task learner (model.dropout_rate > 0);
+  embedding=True  the backbone's pooled embedding (a model registered with embedding=True);
+  tasks=(...)     the dataset tasks it is defined for (default: every task);
+  check=f         f(config) raises ConfigError for the strategy's own bad fields.
 """
 
 from tavaal_jax.registry import Registry
@@ -14,7 +19,7 @@ STRATEGIES = Registry("strategy", "strategy.name")
 
 # Imported for their registration side effect.
 from tavaal_jax.strategies import (  # noqa: E402,F401
-    adversarial, coreset, lloss, mc_dropout, random_sampling)
+    adversarial, badge, coreset, gcn, lloss, mc_dropout, random_sampling, uncertainty)
 from tavaal_jax.strategies.base import (  # noqa: E402,F401
     Selection, SelectionContext, check_selection)
 
@@ -35,3 +40,13 @@ def uses_ranker(config) -> bool:
 def uses_adversary(config) -> bool:
   """True when config.strategy.name trains a VAE and a discriminator (vaal, tavaal)."""
   return bool(STRATEGIES.trait(config.strategy.name, "adversary"))
+
+
+def needs_dropout(config) -> bool:
+  """True when config.strategy.name samples the learner with dropout on (mc_dropout)."""
+  return bool(STRATEGIES.trait(config.strategy.name, "dropout"))
+
+
+def needs_embedding(config) -> bool:
+  """True when config.strategy.name selects on the backbone's pooled embedding."""
+  return bool(STRATEGIES.trait(config.strategy.name, "embedding"))

@@ -60,7 +60,7 @@ def check_mc_dropout_config(config) -> None:
     raise ConfigError(f"strategy.mc_passes={config.strategy.mc_passes} must be >= 2")
 
 
-@STRATEGIES.register("mc_dropout")
+@STRATEGIES.register("mc_dropout", dropout=True, check=check_mc_dropout_config)
 def select_mc_dropout(context: SelectionContext) -> Selection:
   """[budget] candidates with the highest MC-dropout uncertainty."""
   config, learner = context.config, context.learner
