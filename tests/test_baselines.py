@@ -445,3 +445,15 @@ def test_registry_declares_each_strategys_needs():
                                                               "uncertaingcn"]
   for name in ("badge", "uncertaingcn", "coregcn"):
     assert STRATEGIES.trait(name, "tasks", None) == ("classification",)
+
+
+@pytest.mark.parametrize("strategy", ["badge", "uncertaingcn", "coregcn"])
+def test_classification_only_strategies_are_refused_on_a_segmentation_dataset(strategy,
+                                                                             tmp_path):
+  from configs import digits_segmentation
+  config = digits_segmentation.get_config()
+  config.strategy.name = strategy
+  with pytest.raises(ConfigError, match=rf"strategy.name='{strategy}' works on "
+                     r"classification only"):
+    experiment.run(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
