@@ -348,6 +348,29 @@ def test_coreset_decides_ties_below_float32_resolution_as_the_exact_greedy():
   np.testing.assert_array_equal(np.asarray(positions), exact)
 
 
+@pytest.mark.parametrize("labeled, chunk", [(0, 512), (3, 2)])
+def test_coreset_picks_every_candidate_in_the_exact_order_across_pending_blocks(labeled, chunk):
+  # Small integer coordinates: every distance is exact in float32 and many tie exactly (ties
+  # go to the lower position). 45 candidates, 5 of them copies, all picked: the picks cross
+  # three blocks of pending centers and end on copies of centers (distance 0); without
+  # labeled centers the first pick is position 0 (every distance infinite).
+  rng = np.random.default_rng(1)
+  points = rng.integers(0, 6, (40, 3)).astype(np.float32)
+  candidates = np.concatenate([points, points[:5]])
+  centers = rng.integers(0, 6, (labeled, 3)).astype(np.float32)
+  c = candidates.astype(np.float64)
+  nearest = (((c[:, None] - centers[None]) ** 2).sum(-1).min(1) if labeled
+             else np.full(len(c), np.inf))
+  exact = []
+  for _ in range(len(c)):
+    exact.append(int(np.argsort(-nearest, kind="stable")[0]))
+    nearest = np.minimum(nearest, ((c - c[exact[-1]]) ** 2).sum(1))
+    nearest[exact[-1]] = -np.inf
+  positions, _ = k_center_greedy(jnp.asarray(candidates), jnp.asarray(centers), len(c),
+                                 chunk=chunk)
+  assert np.asarray(positions).tolist() == exact
+
+
 def test_double_float_distances_match_float64():
   rng = np.random.default_rng(0)
   points = (100.0 + 20.0 * rng.normal(size=(16, 300))).astype(np.float32)

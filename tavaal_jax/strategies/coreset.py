@@ -12,7 +12,9 @@ except where a point is equidistant from two centers to float32 rounding.
   only screens: its error is bounded (`_screening_error`), and every pair the bound leaves
   open as a point's nearest is measured in the difference form sum((x - c)^2), whose float32
   rounding is relative to the distance (`_difference_error`). Each point keeps that value
-  and which center gave it.
+  and which center gave it. The first pass screens every point against every center once;
+  only the points with more than one center inside the screening band (a few percent) are
+  screened again, chunk by chunk, and measured against each center in their band.
 - A pick is decided on those values unless others lie within their rounding of the
   largest; then each such contender's distance to its nearest center is recomputed in
   double-float arithmetic (`double_float_squared_distances`, about 1e-14 relative) and the
@@ -31,13 +33,19 @@ from tavaal_jax.scoring import score_pool
 from tavaal_jax.strategies import STRATEGIES
 from tavaal_jax.strategies.base import Selection, SelectionContext
 
-# Rows measured per step of the refinement loops. One step usually covers them (about 3% of
-# the points per chunk of 1,024 centers are ambiguous on clustered 512-d embeddings; a few
-# candidates per pick come nearer to the new center; 1-9 tie for the farthest, within the
-# difference form's worst-case rounding, at 72% of the picks).
+# Rows measured per step of the refinement loops. One step usually covers them (on 10,000
+# clustered 512-d embeddings against 10,000 centers, 4% of the points are ambiguous after
+# the screening pass, and 10-30 of those within one chunk; a few candidates per pick come
+# nearer to a new center; 1-9 tie for the farthest, within the difference form's
+# worst-case rounding, at 72% of the picks).
 _AMBIGUOUS_ROWS = 512
 _CLOSER_ROWS = 64
 _CONTENDER_ROWS = 16
+# The pick loop's lazy block (k_center_greedy): picks whose distances to every candidate
+# wait for one [N, D] @ [D, 16] product, and the largest distances refreshed per pick
+# against them (on the benchmark's data every pick was decided among those 16).
+_PENDING_CENTERS = 16
+_REFRESHED_ROWS = 16
 _FLOAT32_UNIT_ROUNDOFF = 2.0**-24
 
 
@@ -186,34 +194,94 @@ def _chunk_nearest(points, points_sq, bound, block, block_sq, block_valid, offse
   return _for_each_marked_row(ambiguous, measure_band, nearest, _AMBIGUOUS_ROWS)
 
 
-def _nearest_centers(points: jax.Array, centers: jax.Array, chunk: int
-                     ) -> Tuple[jax.Array, jax.Array]:
-  """Each point's squared distance [N] to its nearest center, and that center's row [N]
-  (-1 without centers); see `nearest_center_distances`."""
-  n, m = points.shape[0], centers.shape[0]
-  init = (jnp.full(n, jnp.inf, jnp.float32), jnp.full(n, -1, jnp.int32))
-  if m == 0:
-    return init
+def _blocks(centers: jax.Array, chunk: int):
+  """`centers` [M, D] as scan inputs: blocks [B, C, D], their squared norms [B, C], valid
+  [B, C] and the row of each block's first center [B] (C = min(chunk, M))."""
+  m = centers.shape[0]
   chunk = min(chunk, m)
   padded = -(-m // chunk) * chunk
   valid = (jnp.arange(padded) < m).reshape(-1, chunk)
   blocks = jnp.pad(centers, ((0, padded - m), (0, 0))).reshape(-1, chunk, centers.shape[1])
-  blocks_sq = jnp.sum(blocks**2, -1)
-  offsets = jnp.arange(0, padded, chunk, dtype=jnp.int32)
+  return blocks, jnp.sum(blocks**2, -1), valid, jnp.arange(0, padded, chunk, dtype=jnp.int32)
+
+
+def _screening_bound(points_sq: jax.Array, centers: jax.Array) -> jax.Array:
+  """[N] bound on the expanded form's error for each point against any of `centers`."""
+  return _screening_error(centers.shape[1]) * (points_sq + jnp.max(jnp.sum(centers**2, 1)))
+
+
+def _measured_nearest(points: jax.Array, centers: jax.Array, chunk: int
+                      ) -> Tuple[jax.Array, jax.Array]:
+  """(distance [N], center row [N]): every center the screening leaves open as a point's
+  nearest, chunk by chunk, measured in the difference form. What the points that
+  `_nearest_centers` finds ambiguous get."""
   points_sq = jnp.sum(points**2, 1)
-  bound = _screening_error(points.shape[1]) * (points_sq + jnp.max(jnp.sum(centers**2, 1)))
+  bound = _screening_bound(points_sq, centers)
 
   def step(nearest, xs):
     block, block_sq, block_valid, offset = xs
     return _chunk_nearest(points, points_sq, bound, block, block_sq, block_valid, offset,
                           nearest), None
 
-  return jax.lax.scan(step, init, (blocks, blocks_sq, valid, offsets))[0]
+  init = (jnp.full(points.shape[0], jnp.inf, jnp.float32),
+          jnp.full(points.shape[0], -1, jnp.int32))
+  return jax.lax.scan(step, init, _blocks(centers, chunk))[0]
+
+
+def _nearest_centers(points: jax.Array, centers: jax.Array, chunk: int
+                     ) -> Tuple[jax.Array, jax.Array]:
+  """Each point's squared distance [N] to its nearest center, and that center's row [N]
+  (-1 without centers); see `nearest_center_distances`.
+
+  One screening pass over the centers keeps, per point, the smallest screened distance, the
+  center that gave it and whether another center may lie within twice the screening error
+  of it (only such a center can be the exact nearest instead). A point with a single
+  candidate is measured once, in the difference form, against it; the few others (a few
+  percent on clustered embeddings) by `_measured_nearest`.
+  """
+  n, m = points.shape[0], centers.shape[0]
+  if m == 0:
+    return jnp.full(n, jnp.inf, jnp.float32), jnp.full(n, -1, jnp.int32)
+  points_sq = jnp.sum(points**2, 1)
+  bound = _screening_bound(points_sq, centers)
+  band = 2.0 * bound
+
+  def step(state, xs):
+    best, best_center, ambiguous = state
+    block, block_sq, block_valid, offset = xs
+    columns = jnp.arange(block.shape[0], dtype=jnp.float32)
+    screened = _expanded_squared_distances(points, points_sq, block, block_sq)
+    screened = jnp.where(block_valid[None, :], screened, jnp.inf)
+    low = screened.min(1)
+    # One matmul counts the centers of the block in its band and sums their columns (the
+    # column, where there is one).
+    in_band = (screened <= (low + band)[:, None]).astype(jnp.float32)
+    count_and_sum = jnp.matmul(in_band, jnp.stack([jnp.ones_like(columns), columns], 1),
+                               precision=jax.lax.Precision.HIGHEST)
+    count, column = count_and_sum[:, 0], count_and_sum[:, 1].astype(jnp.int32)
+    # This block's band lies wholly below the best so far (which then drops out), wholly
+    # above it (this block drops out), or the two overlap (ambiguous).
+    below, above = low < best - band, best < low - band
+    ambiguous = jnp.where(below, count > 1.5, ambiguous | ~above)
+    best_center = jnp.where(low < best, offset + column, best_center)
+    return (jnp.minimum(best, low), best_center, ambiguous), None
+
+  init = (jnp.full(n, jnp.inf, jnp.float32), jnp.zeros(n, jnp.int32), jnp.zeros(n, bool))
+  _, center, ambiguous = jax.lax.scan(step, init, _blocks(centers, chunk))[0]
+  center = jnp.clip(center, 0, m - 1)
+  nearest = (squared_distances_to(points, centers[center]), center)
+
+  def resolve(nearest, rows, valid):
+    distance, center = _measured_nearest(points[rows], centers, chunk)
+    return (nearest[0].at[rows].set(distance, mode="drop"),
+            nearest[1].at[rows].set(center, mode="drop"))
+
+  return _for_each_marked_row(ambiguous, resolve, nearest, _AMBIGUOUS_ROWS)
 
 
 # No YNNPACK fusion (xla_cpu.py): with it, ties in rounding moved 2 of 1,000 picks, for no speed.
 @functools.partial(xla_cpu.jit_without_ynn, static_argnames=("chunk",))
-def nearest_center_distances(points: jax.Array, centers: jax.Array, chunk: int = 1024
+def nearest_center_distances(points: jax.Array, centers: jax.Array, chunk: int = 512
                              ) -> jax.Array:
   """Squared distance of each of `points` [N, D] to its nearest of `centers` [M, D] -> [N].
 
@@ -273,49 +341,107 @@ def _farthest(candidates, all_centers, min_dist, nearest):
   return jax.lax.cond(tied, among_contenders, lambda _: rows[0], None).astype(jnp.int32)
 
 
+def _nearest_pending(points: jax.Array, pending: jax.Array, pending_valid: jax.Array
+                     ) -> Tuple[jax.Array, jax.Array]:
+  """[K, D] points, [P, D] pending centers (valid [P]) -> each point's difference-form
+  squared distance [K] to its nearest valid pending center (inf without one) and that
+  center's column [K] (ties to the lower column)."""
+  distances = jnp.sum((points[:, None, :] - pending[None, :, :]) ** 2, axis=-1)
+  distances = jnp.where(pending_valid[None, :], distances, jnp.inf)
+  column = jnp.argmin(distances, axis=1)
+  return jnp.take_along_axis(distances, column[:, None], 1)[:, 0], column.astype(jnp.int32)
+
+
 @functools.partial(xla_cpu.jit_without_ynn, static_argnames=("budget", "chunk"))
 def k_center_greedy(candidates: jax.Array, centers: jax.Array, budget: int,
-                    chunk: int = 1024) -> Tuple[jax.Array, jax.Array]:
+                    chunk: int = 512) -> Tuple[jax.Array, jax.Array]:
   """Positions [budget] in `candidates` [N, D], picked farthest-first from `centers` [M, D],
   and each pick's squared distance to its nearest center when it was picked [budget].
 
   Each step picks the candidate whose nearest center is farthest (ties to the lower
-  position), then makes it a center. Its distances to the candidates are screened with a
-  mat-vec; the candidates it may have come nearer to than their nearest center are
-  measured in the difference form. See the module docstring for the exactness.
+  position), then makes it a center. See the module docstring for the exactness.
+
+  New centers are applied lazily, `_PENDING_CENTERS` at a time: a distance to the nearest
+  center that ignores the pending ones can only be too large, so a pick refreshes the
+  `_REFRESHED_ROWS` largest against the pending centers and is decided among them when
+  the next largest lies below the farthest's rounding band (no other row can reach it).
+  Otherwise, and when the block is full, the pending centers' distances to every candidate
+  are screened with one [N, D] @ [D, P] product and the candidates they may have come
+  nearer to are measured in the difference form. One pass over the candidates per block,
+  not per pick: the per-pick mat-vec was what bounded the loop (memory, not arithmetic).
   """
   candidates = candidates.astype(jnp.float32)
   centers = centers.astype(jnp.float32)
-  m = centers.shape[0]
+  n, m, dim = candidates.shape[0], centers.shape[0], candidates.shape[1]
   # Center rows: the labeled centers, then the candidates (a pick at position j is m + j).
   all_centers = jnp.concatenate([centers, candidates])
-  nearest = _nearest_centers(candidates, centers, chunk)
   squared_norms = jnp.sum(candidates**2, 1)
-  error = _screening_error(candidates.shape[1])
+  error = _screening_error(dim)
+  tolerance = 2.0 * _difference_error(dim)
+  block = _PENDING_CENTERS
+  head = min(_REFRESHED_ROWS, n)
+  top = min(head + 1, n)
+  slots = jnp.arange(block)
+
+  def flush(nearest, pending, count):
+    """`nearest` with the `count` pending centers (positions `pending` [P]) applied."""
+    valid = slots < count
+    points, points_sq = candidates[pending], squared_norms[pending]
+    cross = jnp.matmul(candidates, points.T, precision=jax.lax.Precision.HIGHEST)
+    screened = squared_norms[:, None] + points_sq[None, :] - 2.0 * cross
+    bound = error * (squared_norms[:, None] + points_sq[None, :])
+    # Those whose distance to a pending center may lie below their nearest's so far.
+    closer = jnp.any((screened - bound < nearest[0][:, None]) & valid[None, :], axis=1)
+
+    def measure(nearest, rows, row_valid):
+      distance, column = _nearest_pending(candidates[rows], points, valid)
+      return _lower(nearest, rows, jnp.where(row_valid, distance, jnp.inf), m + pending[column])
+
+    return _for_each_marked_row(closer, measure, nearest, _CLOSER_ROWS)
 
   def step(i, carry):
-    (min_dist, nearest_row), picks, picked_dist = carry
-    j = _farthest(candidates, all_centers, min_dist, nearest_row)
+    nearest, pending, count, picks, picked_dist = carry
+    # The largest distances ignoring the pending centers (too large, never too small).
+    values, rows = jax.lax.optimization_barrier(jax.lax.top_k(nearest[0], top))
+    rows = rows[:head]
+    distance, column = _nearest_pending(candidates[rows], candidates[pending], slots < count)
+    nearest = _lower(nearest, rows, distance, m + pending[column])
+    fresh = nearest[0][rows]
+    largest = jnp.max(fresh)
+    rest = values[head] if top > head else jnp.float32(-jnp.inf)
+    settled = rest < largest * (1.0 - tolerance)
+
+    def among_refreshed(nearest):
+      contenders = fresh >= largest * (1.0 - tolerance)
+      tied = (jnp.sum(contenders) > 1) & jnp.isfinite(largest) & (largest > 0)
+
+      def double_float(_):
+        hi, lo = double_float_squared_distances(candidates[rows], all_centers[nearest[1][rows]])
+        return _best_of(hi, lo, rows, contenders)[2]
+
+      def first_largest(_):
+        return jnp.min(jnp.where(fresh == largest, rows, jnp.iinfo(jnp.int32).max))
+
+      return nearest, jax.lax.cond(tied, double_float, first_largest, None).astype(jnp.int32)
+
+    def after_flush(nearest):
+      nearest = flush(nearest, pending, count)
+      return nearest, _farthest(candidates, all_centers, nearest[0], nearest[1])
+
+    nearest, j = jax.lax.cond(settled, among_refreshed, after_flush, nearest)
+    count = jnp.where(settled, count, 0)
     picks = picks.at[i].set(j)
-    picked_dist = picked_dist.at[i].set(min_dist[j])
-    # [N, D] @ [D, 1], a matrix product: XLA:CPU runs a matrix-vector dot on one thread.
-    cross = jnp.matmul(candidates, candidates[j][:, None],
-                       precision=jax.lax.Precision.HIGHEST)[:, 0]
-    screened = squared_norms + squared_norms[j] - 2.0 * cross
-    # Those whose distance to the new center may lie below their nearest's so far.
-    closer = screened - error * (squared_norms + squared_norms[j]) < min_dist
-
-    def measure(nearest, rows, valid):
-      exact = jnp.where(valid, squared_distances_to(candidates[rows], candidates[j]), jnp.inf)
-      return _lower(nearest, rows, exact, jnp.full(rows.shape, m + j, jnp.int32))
-
-    min_dist, nearest_row = _for_each_marked_row(closer, measure, (min_dist, nearest_row),
-                                                 _CLOSER_ROWS)
+    picked_dist = picked_dist.at[i].set(nearest[0][j])
     # A picked point must never be picked again, even among exact duplicates.
-    return (min_dist.at[j].set(-jnp.inf), nearest_row), picks, picked_dist
+    nearest = (nearest[0].at[j].set(-jnp.inf), nearest[1])
+    pending, count = pending.at[count].set(j), count + 1
+    nearest = jax.lax.cond(count == block, lambda nearest: flush(nearest, pending, count),
+                           lambda nearest: nearest, nearest)
+    return nearest, pending, jnp.where(count == block, 0, count), picks, picked_dist
 
-  init = (nearest, jnp.zeros(budget, jnp.int32), jnp.zeros(budget, jnp.float32))
-  return jax.lax.fori_loop(0, budget, step, init)[1:]
+  init = (_nearest_centers(candidates, centers, chunk), jnp.zeros(block, jnp.int32),
+          jnp.int32(0), jnp.zeros(budget, jnp.int32), jnp.zeros(budget, jnp.float32))
+  return jax.lax.fori_loop(0, budget, step, init)[3:]
 
 
 def coreset_selection(candidate_idx: np.ndarray, candidates: np.ndarray, centers: np.ndarray,
