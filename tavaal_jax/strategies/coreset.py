@@ -406,12 +406,19 @@ def k_center_greedy(candidates: jax.Array, centers: jax.Array, budget: int,
     rows = rows[:head]
     distance, column = _nearest_pending(candidates[rows], candidates[pending], slots < count)
     nearest = _lower(nearest, rows, distance, m + pending[column])
-    fresh = nearest[0][rows]
-    largest = jnp.max(fresh)
+    largest = jnp.max(nearest[0][rows])
     rest = values[head] if top > head else jnp.float32(-jnp.inf)
     settled = rest < largest * (1.0 - tolerance)
+    # One flush for both reasons (undecided, or no slot left for this pick): a flush only
+    # lowers rows outside the refreshed ones, which stay below `rest`.
+    full = ~settled | (count == block)
+    nearest = jax.lax.cond(full, lambda nearest: flush(nearest, pending, count),
+                           lambda nearest: nearest, nearest)
+    count = jnp.where(full, 0, count)
 
     def among_refreshed(nearest):
+      fresh = nearest[0][rows]
+      largest = jnp.max(fresh)
       contenders = fresh >= largest * (1.0 - tolerance)
       tied = (jnp.sum(contenders) > 1) & jnp.isfinite(largest) & (largest > 0)
 
@@ -422,22 +429,17 @@ def k_center_greedy(candidates: jax.Array, centers: jax.Array, budget: int,
       def first_largest(_):
         return jnp.min(jnp.where(fresh == largest, rows, jnp.iinfo(jnp.int32).max))
 
-      return nearest, jax.lax.cond(tied, double_float, first_largest, None).astype(jnp.int32)
+      return jax.lax.cond(tied, double_float, first_largest, None).astype(jnp.int32)
 
-    def after_flush(nearest):
-      nearest = flush(nearest, pending, count)
-      return nearest, _farthest(candidates, all_centers, nearest[0], nearest[1])
+    def farthest(nearest):
+      return _farthest(candidates, all_centers, nearest[0], nearest[1])
 
-    nearest, j = jax.lax.cond(settled, among_refreshed, after_flush, nearest)
-    count = jnp.where(settled, count, 0)
+    j = jax.lax.cond(settled, among_refreshed, farthest, nearest)
     picks = picks.at[i].set(j)
     picked_dist = picked_dist.at[i].set(nearest[0][j])
     # A picked point must never be picked again, even among exact duplicates.
     nearest = (nearest[0].at[j].set(-jnp.inf), nearest[1])
-    pending, count = pending.at[count].set(j), count + 1
-    nearest = jax.lax.cond(count == block, lambda nearest: flush(nearest, pending, count),
-                           lambda nearest: nearest, nearest)
-    return nearest, pending, jnp.where(count == block, 0, count), picks, picked_dist
+    return nearest, pending.at[count].set(j), count + 1, picks, picked_dist
 
   init = (_nearest_centers(candidates, centers, chunk), jnp.zeros(block, jnp.int32),
           jnp.int32(0), jnp.zeros(budget, jnp.int32), jnp.zeros(budget, jnp.float32))
